@@ -3,3 +3,4 @@ export { writeFileAtomic, writeFileAtomicSync, writeDirAtomic } from './atomic.j
 export { Rng } from './rng.js';
 export { ProgressBar, formatSeconds, type ProgressOptions } from './progress.js';
 export { resolveWorkerUrl } from './worker-url.js';
+export { machineInfo, timeMedian, type BenchRecord, type BenchmarkModule, type MachineInfo } from './bench.js';

@@ -44,3 +44,39 @@ export interface MetricLoss {
   namedVariables(): (NamedVariable & { lrScale: number })[];
   dispose(): void;
 }
+
+/** One compared tensor of a golden parity case. */
+export interface ParityComparison {
+  /** e.g. `outputs.out`, `grads.sum_out.x`. */
+  name: string;
+  maxAbsErr: number;
+  /** The allowed max abs error (atol + rtol·max|ref|). */
+  tolerance: number;
+  pass: boolean;
+  note?: string;
+}
+
+export interface ParityCaseResult {
+  caseId: string;
+  /** The golden file's `function` (or model name). */
+  fn: string;
+  comparisons: ParityComparison[];
+  pass: boolean;
+}
+
+/**
+ * Runs the cases of one parsed golden JSON document. Packages export a map from the golden `function`
+ * (or schema kind) to a handler; the parity tool dispatches on it and never special-cases files.
+ */
+export type ParityHandler = (doc: Record<string, unknown>, ctx: { file: string; dir: string }) => Promise<ParityCaseResult[]>;
+
+/**
+ * A family of golden cases (e.g. Poincaré ops, losses, backbone forwards). The parity tool asks every suite to
+ * classify each JSON document and runs it with the suite that says 'case'. 'auxiliary' marks data files that
+ * cases read (such as a shared input image), which are not cases themselves.
+ */
+export interface ParitySuite {
+  name: string;
+  classify(doc: Record<string, unknown>, file: string): 'case' | 'auxiliary' | null;
+  run: ParityHandler;
+}

@@ -9,4 +9,14 @@ export {
 export { detach, straightThrough, readFloat32 } from './autograd.js';
 export { tensorGrowthPerStep } from './memory.js';
 export { registerWasmTrainingKernels, wasmKernelNames, type WasmKernel } from './wasm-kernels/index.js';
-export type { Batch, EmbeddingModel, MetricLoss, NamedVariable, ParamGroup } from './contracts.js';
+export type {
+  Batch,
+  EmbeddingModel,
+  MetricLoss,
+  NamedVariable,
+  ParamGroup,
+  ParityCaseResult,
+  ParityComparison,
+  ParityHandler,
+  ParitySuite,
+} from './contracts.js';
