@@ -1,29 +1,38 @@
 import { tf } from '../tf.js';
+import { batchMatMulKernel } from './batch-mat-mul.js';
+import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
+import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
+import { rememberStockWasmKernel } from './stock.js';
+import type { WasmKernel } from './types.js';
+import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
 
-/**
- * One entry per kernel hier-ts registers for the wasm backend. Each lives in its own file beside this one,
- * with a test against the cpu backend.
- */
-export interface WasmKernel {
-  kernelName: string;
-  /** Stock wasm lacks it (true) or has a slower version we replace (false). */
-  missingInStock: boolean;
-  kernelFunc: tf.KernelFunc;
-}
+export type { WasmKernel } from './types.js';
 
-const KERNELS: WasmKernel[] = [];
+const KERNELS: WasmKernel[] = [conv2dBackpropFilterKernel, conv2dBackpropInputKernel, batchMatMulKernel, unsortedSegmentSumKernel];
 
 let registered = false;
 
-/** Registers (or replaces) hier-ts's wasm training kernels. Idempotent. */
+/**
+ * Registers (or replaces) hier-ts's wasm training kernels. Idempotent. Call it after importing
+ * @tensorflow/tfjs-backend-wasm (initBackend('wasm') does): the stock kernels must be registered already so the
+ * replacements can keep their setup functions (which bind the wasm exports) and delegate to them.
+ */
 export function registerWasmTrainingKernels(): string[] {
-  if (registered) return KERNELS.map((k) => k.kernelName);
+  if (registered) return wasmKernelNames();
   for (const k of KERNELS) {
-    if (tf.getKernel(k.kernelName, 'wasm')) tf.unregisterKernel(k.kernelName, 'wasm');
-    tf.registerKernel({ kernelName: k.kernelName, backendName: 'wasm', kernelFunc: k.kernelFunc });
+    const stock = rememberStockWasmKernel(k.kernelName);
+    if (stock) tf.unregisterKernel(k.kernelName, 'wasm');
+    // The stock setupFunc must still run when the backend initialises, or the stock kernelFunc we delegate to
+    // would call an unbound wasm export.
+    tf.registerKernel({
+      kernelName: k.kernelName,
+      backendName: 'wasm',
+      kernelFunc: k.kernelFunc,
+      ...(stock?.setupFunc ? { setupFunc: stock.setupFunc } : {}),
+    });
   }
   registered = true;
-  return KERNELS.map((k) => k.kernelName);
+  return wasmKernelNames();
 }
 
 export function wasmKernelNames(): string[] {

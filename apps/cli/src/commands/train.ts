@@ -1,0 +1,63 @@
+import fs from 'node:fs';
+import path from 'node:path';
+import { HierError } from '@hier-ts/core';
+import type { TrainResult } from '@hier-ts/trainer';
+import { flagKey } from '../args.js';
+import type { Command } from '../cli.js';
+import { chooseBackend, pct } from '../common.js';
+
+const EXAMPLES = [
+  'examples:',
+  '  hier train --dataset FashionMNIST --data_path fmnist.arrow --model cnn4 --image_size 28 --lr 1e-3 --epochs 6 \\',
+  '             --loss PA --lambda2 0.5 --num_hproxies 64 --topk 20 --warmup_epochs 0 --devices 2 --output_dir runs/fmnist',
+  '  hier train --config runs/fmnist/config.json --resume auto        # continue a killed run',
+  '  hier train --config scripts/cub_r50.yaml --backend tensorflow-gpu --devices 2   # (needs @tensorflow/tfjs-node-gpu)',
+];
+
+export const trainCommand: Command = {
+  name: 'train',
+  summary: 'train',
+  examples: EXAMPLES,
+  async flags(argv) {
+    const { trainFlagTable } = await import('../train-flags.js');
+    const official = argv.some((a) => /^--official[-_]bool[-_]parsing(=(true|1|yes|on))?$/i.test(a));
+    return trainFlagTable(official);
+  },
+  async run(args, io) {
+    const trainer = await import('@hier-ts/trainer');
+    const values: Record<string, string | number | boolean | null> = {};
+    for (const [k, v] of Object.entries(args.values)) {
+      if (flagKey(k) === 'official_bool_parsing') continue;
+      values[k] = v as string | number | boolean | null;
+    }
+    const cfg = trainer.validateConfig(trainer.configFromFlags(values));
+    checkDataPath(cfg.data_path, cfg.resume);
+    await chooseBackend(cfg.backend, io);
+    const { runTraining } = await import('../wiring/session.js');
+    const log = (line: string) => io.stderr.write(`${line}\n`);
+    const s = await runTraining(cfg, { log, progressStream: io.stderr });
+    await s.dataset.close();
+    io.stdout.write(formatTrainResult(s.result));
+    return 0;
+  },
+};
+
+/** The official default (/path/to/dataset) and typos are caught here, before any model is built. */
+export function checkDataPath(dataPath: string, resume: string | null): void {
+  if (!fs.existsSync(dataPath)) {
+    const hint = dataPath === '/path/to/dataset' ? ' (the official placeholder: pass the dataset folder or an Arrow file from hier ingest)' : '';
+    throw new HierError('E_PATH', `--data_path ${dataPath} does not exist${hint}`);
+  }
+  if (resume !== null && resume !== 'auto' && !fs.existsSync(resume)) {
+    throw new HierError('E_PATH', `--resume ${resume} does not exist (give a checkpoint folder, or 'auto')`);
+  }
+}
+
+function formatTrainResult(r: TrainResult): string {
+  const lines = [`run folder: ${path.resolve(r.outputDir)} (${r.epochsRun} epoch(s) run, ${r.iterations} iterations in total)`];
+  const fmt = (m: Record<string, number>) => Object.entries(m).map(([k, v]) => `${k} ${pct(v)}`).join('  ');
+  if (r.last) lines.push(`last: ${fmt(r.last)}`);
+  if (r.best) lines.push(`best (epoch ${r.best.epoch}): ${fmt(r.best.metrics)}`);
+  lines.push(`checkpoints: ${r.checkpointDir}`);
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,76 @@
+/**
+ * Pictures and the learned hierarchy of a trained run (@hier-ts/eval does the drawing and the tree): the Poincaré
+ * disk with the samples and the hierarchical proxies, and the proxy tree scored against the coarse labels.
+ */
+import path from 'node:path';
+import type { Matrix } from '@hier-ts/eval';
+import { writeJson } from '../common.js';
+import type { SplitEvaluation } from './evaluation.js';
+
+/**
+ * Λ mapped into the ball as HIER's forward does (ToPoincare: clip to clipR, expmap0, project; spec §1.7). Inlined
+ * because @hier-ts/hyperbolic is not a dependency of the CLI; the values are only drawn, never trained.
+ */
+export function proxiesInBall(lcas: Float32Array, dim: number, c: number, clipR: number): Matrix {
+  const rows = lcas.length / dim;
+  const out = new Float32Array(lcas.length);
+  const sc = Math.sqrt(c);
+  const maxNorm = (1 - 1e-5) / sc;
+  for (let i = 0; i < rows; i++) {
+    let n2 = 0;
+    for (let j = 0; j < dim; j++) n2 += lcas[i * dim + j]! ** 2;
+    const n = Math.sqrt(n2);
+    const clip = Math.min(1, clipR / (n + 1e-5));
+    const u = Math.max(n * clip, 1e-5);
+    const y = Math.tanh(sc * u) / (sc * u);
+    let scale = clip * y;
+    const yn = n * scale;
+    if (yn > maxNorm) scale *= maxNorm / yn;
+    for (let j = 0; j < dim; j++) out[i * dim + j] = lcas[i * dim + j]! * scale;
+  }
+  return { data: out, rows, dim };
+}
+
+export interface PictureFiles {
+  disk: string[];
+  hierarchy: string[];
+  hierarchyJson: string | null;
+  purity: { fine?: number; coarse?: number } | null;
+}
+
+/**
+ * Writes `poincare-disk.{svg,png}` (samples of the headline split coloured by class, proxies in black, the tree's
+ * parent links) and, when proxies exist, `hierarchy.{json,svg,png}` with dendrogram purity against the labels.
+ */
+export async function drawRun(
+  outDir: string,
+  evaluation: Pick<SplitEvaluation, 'split' | 'embedded'>,
+  proxies: Matrix | null,
+  opts: { c: number; title: string; formats?: ('svg' | 'png')[]; maxSamples?: number },
+): Promise<PictureFiles> {
+  const ev = await import('@hier-ts/eval');
+  const formats = opts.formats ?? ['svg', 'png'];
+  const samples = evaluation.embedded.embeddings;
+  const labels = evaluation.embedded.labels;
+  const coarse = evaluation.embedded.coarseLabels;
+  const hierarchy = proxies && opts.c > 0 ? ev.buildHierarchy(proxies, samples, { c: opts.c }) : null;
+  const { svg } =
+    opts.c > 0
+      ? ev.poincareDiskSvg({ samples, labels, ...(proxies ? { proxies } : {}), ...(hierarchy ? { hierarchy } : {}), c: opts.c, title: opts.title, maxSamples: opts.maxSamples ?? 3000 })
+      : ev.umapScatterSvg({ samples, labels, title: opts.title, maxSamples: opts.maxSamples ?? 3000 });
+  const files: PictureFiles = { disk: [], hierarchy: [], hierarchyJson: null, purity: null };
+  const base = opts.c > 0 ? 'poincare-disk' : 'umap';
+  for (const f of formats) files.disk.push((await ev.writePicture(path.join(outDir, `${base}.${f}`), svg)).path);
+  if (hierarchy) {
+    const json = ev.hierarchyToJson(hierarchy, labels, coarse);
+    files.hierarchyJson = path.join(outDir, 'hierarchy.json');
+    await writeJson(files.hierarchyJson, json);
+    const tree = ev.hierarchySvg(hierarchy, { labels: coarse ?? labels, title: `${opts.title}: learned hierarchy` });
+    for (const f of formats) files.hierarchy.push((await ev.writePicture(path.join(outDir, `hierarchy.${f}`), tree.svg)).path);
+    files.purity = {
+      fine: ev.dendrogramPurity(hierarchy, labels).purity,
+      ...(coarse ? { coarse: ev.dendrogramPurity(hierarchy, coarse).purity } : {}),
+    };
+  }
+  return files;
+}

@@ -1,0 +1,73 @@
+/**
+ * One training run as `hier train` and `hier demo` start it: dataset → TrainData, the replica factory, the
+ * evaluation callback, then @hier-ts/trainer's `train`. The run folder gets config.json (re-usable with --config),
+ * the trainer's train-log.jsonl, metrics.json and checkpoints/.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { resolveWorkerUrl } from '@hier-ts/core';
+import type { ArrowDataset } from '@hier-ts/data';
+import type { TrainConfig, TrainResult } from '@hier-ts/trainer';
+import { writeJson } from '../common.js';
+import { openArrow, resolveArrow, trainData } from './data.js';
+import { type SplitEvaluation, evaluateSplits, flattenMetrics } from './evaluation.js';
+import { type FactoryOptions, buildReplica } from './factory.js';
+
+export interface SessionOptions {
+  log: (line: string) => void;
+  progressStream?: NodeJS.WritableStream & { isTTY?: boolean };
+  /** Loss lr-multiplier overrides (the demo's recipe). */
+  metricLrScale?: number;
+  hierLrScale?: number;
+  /** Evaluate only the first `evalLimit` rows of each split. */
+  evalLimit?: number;
+  /** Where a dataset folder given as --data_path is ingested (default `<output_dir>/data`). */
+  cacheDir?: string;
+}
+
+export interface SessionResult {
+  result: TrainResult;
+  /** The last evaluation (per split, with embeddings), when one ran. */
+  lastEval: SplitEvaluation[] | null;
+  dataset: ArrowDataset;
+  arrowFile: string;
+  factoryOptions: FactoryOptions;
+}
+
+export async function runTraining(cfg: TrainConfig, opts: SessionOptions): Promise<SessionResult> {
+  const { train, validateConfig } = await import('@hier-ts/trainer');
+  const outDir = path.resolve(cfg.output_dir);
+  const arrowFile = await resolveArrow(cfg.dataset, cfg.data_path, opts.cacheDir ?? path.join(outDir, 'data'), opts.log);
+  const ds = await openArrow(arrowFile, cfg.dataset);
+  try {
+    const data = await trainData(ds, cfg);
+    validateConfig(cfg, { numClasses: data.numClasses, numTrainImages: data.numTrainImages });
+    const factoryOptions: FactoryOptions = {
+      numClasses: data.numClasses,
+      inChannels: data.inChannels,
+      ...(opts.metricLrScale !== undefined ? { metricLrScale: opts.metricLrScale } : {}),
+      ...(opts.hierLrScale !== undefined ? { hierLrScale: opts.hierLrScale } : {}),
+    };
+    fs.mkdirSync(outDir, { recursive: true });
+    await writeJson(path.join(outDir, 'config.json'), { ...cfg, resume: null });
+    await writeJson(path.join(outDir, 'run.json'), { arrowFile, factoryOptions, evalLimit: opts.evalLimit ?? null, startedAt: new Date().toISOString() });
+    let lastEval: SplitEvaluation[] | null = null;
+    const result = await train(cfg, {
+      factory: { module: resolveWorkerUrl(import.meta.url, './factory.js').href, export: 'buildReplica', options: factoryOptions },
+      localFactory: buildReplica,
+      // The dataset stays open after training for the final report and pictures; the caller closes it.
+      data: { ...data, close: () => undefined },
+      evaluate: async (model) => {
+        lastEval = await evaluateSplits(model, ds, cfg, { limit: opts.evalLimit, log: opts.log });
+        return flattenMetrics(lastEval);
+      },
+      primaryMetric: 'R@1',
+      log: opts.log,
+      progressStream: opts.progressStream,
+    });
+    return { result, lastEval, dataset: ds, arrowFile, factoryOptions };
+  } catch (err) {
+    await ds.close();
+    throw err;
+  }
+}

@@ -1,0 +1,78 @@
+import { type BenchRecord, Rng, machineInfo, timeMedian } from '@hier-ts/core';
+import { initBackend, tf } from '@hier-ts/engine';
+import { createModel, type ModelOptions } from './registry.js';
+import { createTrainStep } from './step.js';
+
+interface Case {
+  id: string;
+  model: string;
+  options: ModelOptions;
+  imageSize: number;
+  batch: number;
+  quickBatch: number;
+  /** Largest micro-batch that fits the 4 GB wasm heap (platform notes: ~1 GB/image R50@224, ~0.85 ViT-S@224). */
+  microBatch: number;
+  anchor: number;
+  anchorNote: string;
+}
+
+const ANCHOR_SOURCE = 'shared/anchors/pytorch-cpu.md';
+
+const CASES: Case[] = [
+  { id: 'train-step.resnet18.64.b64', model: 'resnet18', options: {}, imageSize: 64, batch: 64, quickBatch: 16, microBatch: 64, anchor: 274, anchorNote: 'ResNet-18@64 b64, threads=2, OPENBLAS_NUM_THREADS=1' },
+  { id: 'train-step.vit_tiny.64.b64', model: 'vit_tiny', options: { patchSize: 8 }, imageSize: 64, batch: 64, quickBatch: 16, microBatch: 32, anchor: 65, anchorNote: 'ViT-Ti/8@64 b64, threads=1' },
+  { id: 'train-step.resnet50.224.b16', model: 'resnet50', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 2, anchor: 8.3, anchorNote: 'ResNet-50@224 b16, threads=2' },
+  { id: 'train-step.vit_small.224.b16', model: 'vit_small_patch16_224', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 4, anchor: 6.8, anchorNote: 'ViT-S/16@224 b16, threads=1' },
+];
+
+/**
+ * Images per second of one training step (forward + backward + Adam update, loss mean(z²) of the HIER head's
+ * embeddings, BN frozen for ResNet, patch_embed frozen for ViT) against the PyTorch CPU anchors.
+ */
+export async function runBenchmarks(options: { quick: boolean; log: (line: string) => void }): Promise<BenchRecord[]> {
+  const { quick, log } = options;
+  const choice = await initBackend('auto');
+  const machine = machineInfo();
+  const records: BenchRecord[] = [];
+  for (const c of CASES) {
+    const batch = quick ? c.quickBatch : c.batch;
+    const microBatch = Math.min(c.microBatch, batch);
+    const model = createModel(c.model, { ...c.options, imageSize: c.imageSize, seed: 0 });
+    const rng = new Rng(1);
+    const x = tf.tensor4d(Float32Array.from({ length: batch * c.imageSize * c.imageSize * 3 }, () => rng.normal()), [batch, c.imageSize, c.imageSize, 3]);
+    const { step, dispose } = createTrainStep(model, { microBatch });
+    try {
+      const t = await timeMedian(() => step(x), quick ? 1 : 3, 1);
+      const value = batch / t.median;
+      const rec: BenchRecord = {
+        id: c.id,
+        value,
+        unit: 'img/s',
+        params: {
+          model: c.model,
+          imageSize: c.imageSize,
+          batch,
+          microBatch,
+          microBatched: microBatch < batch,
+          patchSize: c.options.patchSize,
+          loss: 'mean(z^2)',
+          optimizer: 'adam',
+          quick,
+          stepSeconds: t.median,
+          samples: t.samples,
+        },
+        backend: choice.backend,
+        machine,
+        anchor: { value: c.anchor, source: `${ANCHOR_SOURCE} (${c.anchorNote})` },
+        ratio: value / c.anchor,
+      };
+      records.push(rec);
+      log(`${c.id}: ${value.toFixed(2)} img/s (batch ${batch}, micro-batch ${microBatch}, ${t.median.toFixed(2)} s/step; PyTorch ${c.anchor}, ratio ${(value / c.anchor).toFixed(3)})`);
+    } finally {
+      dispose();
+      x.dispose();
+      model.dispose();
+    }
+  }
+  return records;
+}

@@ -1,0 +1,75 @@
+import { batchNormTrain, tf } from '@hier-ts/engine';
+import type { ParamStore } from './params.js';
+
+export type Mode = 'train' | 'eval';
+
+/**
+ * Receives named intermediate tensors during a forward pass (parity and debugging). `layout` says how to turn the
+ * tensor back into PyTorch layout: NHWC maps become NCHW; token and plain tensors are already in PyTorch order.
+ * A tap that wants to keep a tensor must `tf.keep(t.clone())` it: the forward runs inside tf.tidy.
+ */
+export type Tap = (name: string, t: tf.Tensor, layout: 'nhwc' | 'plain') => void;
+
+/** Conv with PyTorch's symmetric zero padding (a numeric pad, never TF 'same', which pads asymmetrically at stride 2). */
+export function conv2d(x: tf.Tensor4D, w: tf.Tensor, stride: number, pad: number, bias?: tf.Tensor): tf.Tensor4D {
+  const y = tf.conv2d(x, w as tf.Tensor4D, stride, pad);
+  return bias ? tf.add(y, bias) : y;
+}
+
+export interface BatchNormOptions {
+  mode: Mode;
+  /** HIER bn_freeze: running statistics are used and kept in train mode too (affine stays trainable). */
+  frozen: boolean;
+  eps?: number;
+  momentum?: number;
+}
+
+/** BatchNorm2d on NHWC with the PyTorch names `<prefix>.weight/bias/running_mean/running_var`. */
+export function batchNorm(x: tf.Tensor4D, p: ParamStore, prefix: string, o: BatchNormOptions): tf.Tensor4D {
+  const eps = o.eps ?? 1e-5;
+  const gamma = p.get(`${prefix}.weight`);
+  const beta = p.get(`${prefix}.bias`);
+  const rm = p.get(`${prefix}.running_mean`);
+  const rv = p.get(`${prefix}.running_var`);
+  if (o.mode === 'eval' || o.frozen) {
+    // Folded into one per-channel scale and shift: the backward pass is then a broadcast multiply and two channel
+    // sums, much cheaper on wasm than FusedBatchNorm's gradient (which tiles the statistics).
+    const scale = tf.mul(gamma, tf.rsqrt(tf.add(rv, eps)));
+    return tf.add(tf.mul(x, scale), tf.sub(beta, tf.mul(rm, scale)));
+  }
+  // The engine's closed-form backward avoids FusedBatchNorm's tiled gradient; its statistics carry no gradient.
+  const { y, mean, variance, count: n } = batchNormTrain(x, gamma as tf.Variable<tf.Rank.R1>, beta as tf.Variable<tf.Rank.R1>, eps);
+  const m = o.momentum ?? 0.1;
+  // PyTorch updates the running variance with the unbiased batch variance and normalises with the biased one.
+  const newMean = tf.tidy(() => tf.add(tf.mul(rm, 1 - m), tf.mul(mean, m)));
+  const newVar = tf.tidy(() => tf.add(tf.mul(rv, 1 - m), tf.mul(variance, (m * n) / Math.max(n - 1, 1))));
+  rm.assign(newMean);
+  rv.assign(newVar);
+  tf.dispose([newMean, newVar, mean, variance]);
+  return y as tf.Tensor4D;
+}
+
+/** LayerNorm over the last axis with the biased variance, as torch.nn.LayerNorm. */
+export function layerNorm(x: tf.Tensor, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
+  const axis = x.rank - 1;
+  const { mean, variance } = tf.moments(x, axis, true);
+  let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
+  if (gamma) y = tf.mul(y, gamma);
+  if (beta) y = tf.add(y, beta);
+  return y;
+}
+
+/** y = x·W + b with W stored [in, out]; any leading shape. */
+export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
+  const inDim = x.shape[x.rank - 1]!;
+  const outDim = w.shape[1]!;
+  const lead = x.shape.slice(0, -1);
+  const y2 = tf.matMul(x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, inDim]), w as tf.Tensor2D);
+  const y = b ? tf.add(y2, b) : y2;
+  return x.rank === 2 ? y : tf.reshape(y, [...lead, outDim]);
+}
+
+/** Exact GELU, 0.5·x·(1 + erf(x/√2)) (the tanh form is off by ~2e-4). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
+}

@@ -1,0 +1,62 @@
+import { Rng } from '@hier-ts/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compareBackends, randomArray, wasmFootprint } from '../__fixtures__/compare.js';
+import { initBackend } from '../backend.js';
+import { tf } from '../tf.js';
+import { batchMatMulKernel } from './batch-mat-mul.js';
+
+// [a shape, b shape, transposeA, transposeB]; some pick the direct path, some the swapped (Bᵀ·Aᵀ)ᵀ one.
+const CASES: [number[], number[], boolean, boolean][] = [
+  [[5, 7], [7, 3], false, false],
+  [[7, 5], [7, 3], true, false],
+  [[5, 7], [3, 7], false, true],
+  [[7, 5], [3, 7], true, true],
+  [[200, 16], [200, 8], true, false], // tall Xᵀ·dY: swapped
+  [[2, 10], [500, 10], false, true], // small A, big B: swapped
+  [[300, 4], [5, 4], false, true], // big A: direct
+  [[3, 6, 4], [3, 6, 5], true, false],
+  [[3, 4, 6], [3, 5, 6], false, true],
+  [[3, 6, 4], [3, 5, 6], true, true],
+  [[2, 3, 4, 6], [2, 3, 5, 6], false, true],
+  [[3, 6, 4], [1, 6, 5], true, false],
+  [[1, 4, 6], [3, 5, 6], false, true],
+  // Big enough per product (m·k·n ≥ 2^20) to run as one 2-D product per batch entry.
+  [[3, 130, 64], [3, 64, 130], false, false],
+  [[2, 2, 130, 64], [2, 2, 130, 64], false, true],
+  [[3, 64, 130], [3, 64, 130], true, false],
+];
+
+describe('BatchMatMul with transposes on wasm matches the cpu backend', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+  it('is the hier-ts kernel on wasm', () => {
+    expect(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc).toBe(batchMatMulKernel.kernelFunc);
+  });
+  for (const [as, bs, tA, tB] of CASES) {
+    it(`[${as}]${tA ? 'ᵀ' : ''} · [${bs}]${tB ? 'ᵀ' : ''}`, async () => {
+      const rng = new Rng(3);
+      const av = randomArray(rng, as.reduce((x, y) => x * y));
+      const bv = randomArray(rng, bs.reduce((x, y) => x * y));
+      const { err, shapesMatch } = await compareBackends(() => tf.matMul(tf.tensor(av, as), tf.tensor(bv, bs), tA, tB));
+      expect(shapesMatch).toBe(true);
+      expect(err).toBeLessThan(1e-5);
+    });
+  }
+  it('gives back every tensor and wasm buffer on both paths', async () => {
+    await initBackend('wasm');
+    const a = tf.randomUniform([200, 16]);
+    const b = tf.randomUniform([200, 8]);
+    const c = tf.randomUniform([8, 16]);
+    const big = tf.randomUniform([3, 130, 64]);
+    const step = () => {
+      tf.dispose([tf.matMul(a, b, true, false), tf.matMul(b, c, false, false), tf.matMul(a, c, false, true), tf.matMul(c, b, true, true)]);
+      tf.dispose([tf.matMul(big, big, false, true), tf.matMul(big, big, true, false)]);
+    };
+    step();
+    const before = wasmFootprint();
+    for (let i = 0; i < 3; i++) step();
+    expect(wasmFootprint()).toEqual(before);
+    tf.dispose([a, b, c, big]);
+  });
+});

@@ -1,0 +1,137 @@
+import { Rng } from '@hier-ts/core';
+import { initBackend, tf, tensorGrowthPerStep } from '@hier-ts/engine';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { knn, type Similarity } from './knn.js';
+import { matrix } from './matrix.js';
+import { poincareDistance } from './poincare.js';
+import { randomBallPoints } from './testing.js';
+
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
+function bruteForce(q: Float32Array, g: Float32Array, d: number, sim: Similarity, c: number, exclude: boolean, k: number) {
+  const nq = q.length / d;
+  const ng = g.length / d;
+  const out: { idx: number[]; score: number[] }[] = [];
+  for (let i = 0; i < nq; i++) {
+    const cand: [number, number][] = [];
+    for (let j = 0; j < ng; j++) {
+      if (exclude && i === j) continue;
+      let s = 0;
+      if (sim === 'poincare') s = -poincareDistance(q, i * d, g, j * d, d, c);
+      else {
+        let dot = 0, qq = 0, gg = 0, e = 0;
+        for (let t = 0; t < d; t++) {
+          dot += q[i * d + t]! * g[j * d + t]!;
+          qq += q[i * d + t]! ** 2;
+          gg += g[j * d + t]! ** 2;
+          e += (q[i * d + t]! - g[j * d + t]!) ** 2;
+        }
+        s = sim === 'dot' ? dot : sim === 'cosine' ? dot / Math.sqrt(qq * gg) : -Math.sqrt(e);
+      }
+      cand.push([s, j]);
+    }
+    cand.sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+    out.push({ idx: cand.slice(0, k).map((x) => x[1]), score: cand.slice(0, k).map((x) => x[0]) });
+  }
+  return out;
+}
+
+describe('knn', () => {
+  const d = 16;
+  const c = 0.1;
+  const rng = new Rng(7);
+  const x = randomBallPoints(rng, 300, d, c, 0.9);
+  const y = randomBallPoints(rng, 257, d, c, 0.9);
+  for (const sim of ['poincare', 'cosine', 'euclidean', 'dot'] as Similarity[]) {
+    it(`matches brute force (${sim}, leave-one-out and query→gallery, small blocks)`, async () => {
+      const k = 7;
+      const self = await knn(matrix(x, d), null, { k, similarity: sim, c, blockRows: 37, blockCols: 50, workers: 0 });
+      const ref = bruteForce(x, x, d, sim, c, true, k);
+      let mismatches = 0;
+      for (let i = 0; i < 300; i++) {
+        for (let j = 0; j < k; j++) {
+          if (self.indices[i * k + j] !== ref[i]!.idx[j]) mismatches++;
+          expect(self.scores[i * k + j]).toBeCloseTo(ref[i]!.score[j]!, 3);
+        }
+      }
+      expect(mismatches).toBe(0);
+      const qg = await knn(matrix(x, d), matrix(y, d), { k, similarity: sim, c, blockRows: 64, blockCols: 100, workers: 0 });
+      const ref2 = bruteForce(x, y, d, sim, c, false, k);
+      for (let i = 0; i < 300; i++) expect(Array.from(qg.indices.subarray(i * k, i * k + k))).toEqual(ref2[i]!.idx);
+    });
+  }
+
+  it('masks the same position in a separate gallery when asked (official In-shop behaviour)', async () => {
+    const r = await knn(matrix(x, d), matrix(x, d), { k: 3, similarity: 'cosine', excludeSameIndex: true, workers: 0 });
+    for (let i = 0; i < 300; i++) expect(Array.from(r.indices.subarray(i * 3, i * 3 + 3))).not.toContain(i);
+    const r2 = await knn(matrix(x, d), matrix(x, d), { k: 1, similarity: 'cosine', workers: 0 });
+    for (let i = 0; i < 300; i++) expect(r2.indices[i]).toBe(i);
+  });
+
+  it('breaks exact ties by the lower gallery index', async () => {
+    const g = new Float32Array([1, 0, 1, 0, 0, 1, 1, 0]);
+    const r = await knn(matrix(new Float32Array([1, 0]), 2), matrix(g, 2), { k: 4, similarity: 'dot', workers: 0 });
+    expect(Array.from(r.indices)).toEqual([0, 1, 3, 2]);
+  });
+
+  it('clips k to the gallery and warns', async () => {
+    const warned: string[] = [];
+    const r = await knn(matrix(x.subarray(0, 5 * d), d), null, { k: 10, similarity: 'cosine', workers: 0, warn: (m) => warned.push(m) });
+    expect(r.k).toBe(4);
+    expect(warned[0]).toMatch(/clipped to 4/);
+  });
+
+  it('rejects bad input with named errors', async () => {
+    await expect(knn(matrix(new Float32Array(0), 4), null, { k: 1, similarity: 'cosine' })).rejects.toThrow(/empty/);
+    const bad = x.slice(0, 10 * d);
+    bad[3 * d + 2] = Number.NaN;
+    bad[7 * d] = Number.POSITIVE_INFINITY;
+    await expect(knn(matrix(bad, d), null, { k: 1, similarity: 'cosine' })).rejects.toThrow(/2 row\(s\) with NaN\/Inf values, first rows: 3, 7/);
+    const out = new Float32Array(2 * d).fill(1);
+    await expect(knn(matrix(out, d), null, { k: 1, similarity: 'poincare', c: 0.1 })).rejects.toThrow(/outside the Poincaré ball/);
+    await expect(knn(matrix(x, d), matrix(y.subarray(0, 8 * 8), 8), { k: 1, similarity: 'cosine' })).rejects.toThrow(/dim/);
+    await expect(knn(matrix(x.subarray(0, d), d), null, { k: 1, similarity: 'cosine' })).rejects.toThrow(/no candidates/);
+  });
+
+  it('accepts tensors and leaks none', async () => {
+    const t = tf.tensor2d(x, [300, d]);
+    const grow = await tensorGrowthPerStep(async () => {
+      await knn(t, null, { k: 5, similarity: 'poincare', workers: 0 });
+    });
+    t.dispose();
+    expect(grow).toBe(0);
+  });
+
+  it('device top-k path agrees with the streaming path', async () => {
+    const { searchRowsOnDevice, searchRows, GalleryBlocks } = await import('./knn-core.js');
+    const da = d;
+    const gt = tf.tidy(() => tf.transpose(tf.tensor2d(x, [300, d])) as tf.Tensor2D);
+    const a = await searchRowsOnDevice(x, da, 0, 300, gt, 5, 'same-index', 64);
+    gt.dispose();
+    const blocks = new GalleryBlocks(x, 300, da, 128);
+    const b = await searchRows(x, da, 0, 300, blocks, 5, 'same-index', 64);
+    blocks.dispose();
+    expect(Array.from(a.idx)).toEqual(Array.from(b.idx));
+  });
+});
+
+describe('knn worker threads', () => {
+  it('2 workers give the same neighbours as the in-process search', async () => {
+    const rng = new Rng(5);
+    const d = 32;
+    const x = randomBallPoints(rng, 1500, d, 0.1, 0.95);
+    for (const sim of ['poincare', 'cosine'] as Similarity[]) {
+      const a = await knn(matrix(x, d), null, { k: 20, similarity: sim, workers: 2, blockRows: 128, blockCols: 512 });
+      const b = await knn(matrix(x, d), null, { k: 20, similarity: sim, workers: 0, blockRows: 128, blockCols: 512 });
+      expect(a.engine.workers).toBe(2);
+      expect(Array.from(a.indices)).toEqual(Array.from(b.indices));
+      expect(Array.from(a.scores)).toEqual(Array.from(b.scores));
+      // the plain row-block search (augmented matmul, no symmetry) finds the same neighbours
+      const c = await knn(matrix(x, d), null, { k: 20, similarity: sim, workers: 2, symmetric: false, blockRows: 128, blockCols: 512 });
+      expect(Array.from(c.indices)).toEqual(Array.from(a.indices));
+      for (let i = 0; i < a.scores.length; i++) expect(c.scores[i]).toBeCloseTo(a.scores[i]!, 3);
+    }
+  });
+});

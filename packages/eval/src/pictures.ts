@@ -1,0 +1,143 @@
+import { HierError, Rng } from '@hier-ts/core';
+import { type LearnedHierarchy, nodeMajority } from './hierarchy.js';
+import type { Labels } from './metrics.js';
+import { checkMatrix, type Matrix } from './matrix.js';
+import { layout2d, type Projection } from './project2d.js';
+import { colorFor, escapeXml } from './svg.js';
+
+export interface DiskPictureInput {
+  samples: Matrix;
+  /** Colour of each sample (class or coarse class). */
+  labels?: Labels;
+  /** Hierarchical proxies, drawn in black. */
+  proxies?: Matrix;
+  /** Draws the learned tree's parent links between proxies (and the origin). */
+  hierarchy?: LearnedHierarchy;
+  /** Curvature; 0 means Euclidean embeddings (a plain scatter, no disk). */
+  c: number;
+  projection?: Projection;
+  title?: string;
+  /** Samples drawn at most (seeded subsample); proxies are always drawn. */
+  maxSamples?: number;
+  seed?: number;
+  size?: number;
+}
+
+function subsample(n: number, max: number, seed: number): number[] {
+  if (n <= max) return Array.from({ length: n }, (_, i) => i);
+  return new Rng(seed).sampleWithoutReplacement(n, max).sort((a, b) => a - b);
+}
+
+/**
+ * The paper-style picture: samples coloured by class in the unit (Poincaré) disk, hierarchical proxies in black,
+ * the boundary circle, optionally the learned tree. Layout: see `layout2d` (default: tangent PCA directions with
+ * true ball radii). For c = 0 it is a plain 2-D scatter (use projection 'umap' for the usual UMAP picture).
+ */
+export function poincareDiskSvg(input: DiskPictureInput): { svg: string; explained?: number } {
+  checkMatrix(input.samples, 'picture samples');
+  if (input.labels && input.labels.length !== input.samples.rows) {
+    throw new HierError('E_SHAPE', `poincareDiskSvg: ${input.labels.length} labels for ${input.samples.rows} samples`);
+  }
+  if (input.proxies) {
+    checkMatrix(input.proxies, 'picture proxies');
+    if (input.proxies.dim !== input.samples.dim) throw new HierError('E_SHAPE', `poincareDiskSvg: proxies dim ${input.proxies.dim} ≠ samples dim ${input.samples.dim}`);
+  }
+  const size = input.size ?? 800;
+  const seed = input.seed ?? 0;
+  const pick = subsample(input.samples.rows, input.maxSamples ?? 4000, seed);
+  const d = input.samples.dim;
+  const P = input.proxies?.rows ?? 0;
+  const all = new Float32Array((pick.length + P) * d);
+  pick.forEach((r, i) => {
+    all.set(input.samples.data.subarray(r * d, r * d + d), i * d);
+  });
+  if (input.proxies) all.set(input.proxies.data, pick.length * d);
+  const lay = layout2d({ data: all, rows: pick.length + P, dim: d }, input.c, input.projection ?? 'pca', { seed });
+  const half = size / 2;
+  const R = half * 0.92;
+  const px = (i: number) => (half + lay.xy[2 * i]! * R).toFixed(2);
+  const py = (i: number) => (half - lay.xy[2 * i + 1]! * R).toFixed(2);
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 ${size} ${size}">`);
+  out.push(`<rect width="100%" height="100%" fill="white"/>`);
+  if (input.c > 0) out.push(`<circle cx="${half}" cy="${half}" r="${R}" fill="none" stroke="#333" stroke-width="1.5"/>`);
+  const pr = Math.max(1.2, Math.min(3, 600 / Math.sqrt(pick.length + 1) / 6));
+  out.push('<g fill-opacity="0.75">');
+  pick.forEach((r, i) => {
+    const col = input.labels ? colorFor(input.labels[r]!) : '#1f77b4';
+    out.push(`<circle cx="${px(i)}" cy="${py(i)}" r="${pr.toFixed(2)}" fill="${col}"/>`);
+  });
+  out.push('</g>');
+  if (input.hierarchy && input.proxies) {
+    out.push('<g stroke="#555" stroke-width="0.6" stroke-opacity="0.7">');
+    for (const n of input.hierarchy.nodes) {
+      if (n.kind !== 'proxy' || n.subtreeSamples === 0) continue;
+      const parent = input.hierarchy.nodes[n.parent]!;
+      const x1 = px(pick.length + n.proxy);
+      const y1 = py(pick.length + n.proxy);
+      const x2 = parent.kind === 'root' ? half.toFixed(2) : px(pick.length + parent.proxy);
+      const y2 = parent.kind === 'root' ? half.toFixed(2) : py(pick.length + parent.proxy);
+      out.push(`<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}"/>`);
+    }
+    out.push('</g>');
+  }
+  if (P) {
+    out.push('<g fill="black">');
+    for (let p = 0; p < P; p++) out.push(`<circle cx="${px(pick.length + p)}" cy="${py(pick.length + p)}" r="3.2"/>`);
+    out.push('</g>');
+  }
+  const caption = `${input.title ?? ''}${input.title ? ' — ' : ''}${input.samples.rows} samples${pick.length < input.samples.rows ? ` (${pick.length} drawn)` : ''}${P ? `, ${P} proxies` : ''}, ${lay.projection}${lay.explained !== undefined ? ` (${(100 * lay.explained).toFixed(1)}% var)` : ''}`;
+  out.push(`<text x="10" y="20" font-family="sans-serif" font-size="14" fill="#222">${escapeXml(caption)}</text>`);
+  out.push('</svg>');
+  return { svg: out.join('\n'), ...(lay.explained !== undefined ? { explained: lay.explained } : {}) };
+}
+
+/** The Euclidean-run picture: a UMAP scatter of the embeddings coloured by class (seeded). */
+export function umapScatterSvg(input: Omit<DiskPictureInput, 'c' | 'projection' | 'hierarchy'>): { svg: string } {
+  return poincareDiskSvg({ ...input, maxSamples: input.maxSamples ?? 3000, c: 0, projection: 'umap' });
+}
+
+/**
+ * Draws the learned tree top-down: depth downwards, leaves spread by DFS order, node area ∝ samples in the subtree,
+ * colour = majority (coarse) label. Empty subtrees are omitted.
+ */
+export function hierarchySvg(h: LearnedHierarchy, options: { labels?: Labels; title?: string; width?: number; height?: number } = {}): { svg: string } {
+  const W = options.width ?? 1000;
+  const H = options.height ?? 600;
+  const maj = options.labels ? nodeMajority(h, options.labels) : null;
+  const visible = (id: number) => h.nodes[id]!.subtreeSamples > 0 || id === 0;
+  const xs = new Float64Array(h.nodes.length);
+  let leaf = 0;
+  let maxDepth = 0;
+  const place = (id: number): void => {
+    maxDepth = Math.max(maxDepth, h.nodes[id]!.depth);
+    const kids = h.nodes[id]!.children.filter(visible);
+    if (!kids.length) {
+      xs[id] = leaf++;
+      return;
+    }
+    for (const k of kids) place(k);
+    xs[id] = (xs[kids[0]!]! + xs[kids[kids.length - 1]!]!) / 2;
+  };
+  place(0);
+  const sx = (id: number) => (40 + (leaf > 1 ? (xs[id]! / (leaf - 1)) * (W - 80) : (W - 80) / 2)).toFixed(2);
+  const sy = (id: number) => (50 + (maxDepth > 0 ? (h.nodes[id]!.depth / maxDepth) * (H - 90) : 0)).toFixed(2);
+  const total = Math.max(1, h.nodes[0]!.subtreeSamples);
+  const out: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}">`, '<rect width="100%" height="100%" fill="white"/>'];
+  out.push('<g stroke="#888" stroke-width="1">');
+  for (const n of h.nodes) {
+    if (n.id === 0 || !visible(n.id)) continue;
+    out.push(`<line x1="${sx(n.parent)}" y1="${sy(n.parent)}" x2="${sx(n.id)}" y2="${sy(n.id)}"/>`);
+  }
+  out.push('</g>');
+  for (const n of h.nodes) {
+    if (!visible(n.id)) continue;
+    const r = n.id === 0 ? 6 : 2 + 14 * Math.sqrt(n.subtreeSamples / total);
+    const fill = n.id === 0 ? 'black' : maj && maj[n.id]! >= 0 ? colorFor(maj[n.id]!) : '#999';
+    out.push(`<circle cx="${sx(n.id)}" cy="${sy(n.id)}" r="${r.toFixed(2)}" fill="${fill}" stroke="black" stroke-width="0.5"><title>node ${n.id}${n.proxy >= 0 ? ` (proxy ${n.proxy})` : ' (root)'}: ${n.subtreeSamples} samples, ‖p‖=${n.norm.toFixed(4)}</title></circle>`);
+  }
+  const shown = h.nodes.filter((n) => n.kind === 'proxy' && visible(n.id)).length;
+  out.push(`<text x="10" y="20" font-family="sans-serif" font-size="14" fill="#222">${escapeXml(`${options.title ?? 'learned hierarchy'} — ${shown} of ${h.nodes.length - 1} proxies used, depth ${maxDepth}`)}</text>`);
+  out.push('</svg>');
+  return { svg: out.join('\n') };
+}

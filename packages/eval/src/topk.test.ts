@@ -1,0 +1,46 @@
+import { Rng } from '@hier-ts/core';
+import { describe, expect, it } from 'vitest';
+import { packKey, RowTopK, selectSmallest, unpackIndex, unpackScore } from './topk.js';
+
+describe('streaming top-k', () => {
+  it('packs (score, index) into keys that sort in result order and unpack exactly', () => {
+    const vals = [3.5, -2, 0, -0, 1e-30, -1e30, Number.NEGATIVE_INFINITY, 7.25];
+    for (const v of vals) {
+      const k = packKey(v, 12345);
+      expect(unpackIndex(k)).toBe(12345);
+      expect(unpackScore(k)).toBe(Math.fround(v));
+    }
+    expect(packKey(2, 9)).toBeLessThan(packKey(1, 0));
+    expect(packKey(1, 3)).toBeLessThan(packKey(1, 4));
+  });
+
+  it('selectSmallest partitions around the target', () => {
+    const rng = new Rng(1);
+    for (let trial = 0; trial < 50; trial++) {
+      const n = 1 + rng.int(60);
+      const a = Float64Array.from({ length: n }, () => rng.int(10));
+      const t = rng.int(n);
+      const sorted = Array.from(a).sort((x, y) => x - y);
+      selectSmallest(a, 0, n - 1, t);
+      expect(a[t]).toBe(sorted[t]);
+      for (let i = 0; i < t; i++) expect(a[i]!).toBeLessThanOrEqual(a[t]!);
+      for (let i = t + 1; i < n; i++) expect(a[i]!).toBeGreaterThanOrEqual(a[t]!);
+    }
+  });
+
+  it('equals a full sort with many ties, whatever the block order', () => {
+    const rng = new Rng(2);
+    const n = 500;
+    const k = 37;
+    const s = Float32Array.from({ length: n }, () => rng.int(20));
+    const acc = new RowTopK(1, k);
+    const order = rng.shuffle([0, 1, 2, 3, 4]) as number[];
+    for (const b of order) acc.push(0, s, b * 100, 100, b * 100, 42);
+    const idx = new Int32Array(k);
+    const sc = new Float32Array(k);
+    expect(acc.finish(0, idx, sc, 0)).toBe(k);
+    const ref = [...Array(n).keys()].filter((j) => j !== 42).sort((a, b) => s[b]! - s[a]! || a - b).slice(0, k);
+    expect(Array.from(idx)).toEqual(ref);
+    expect(Array.from(sc)).toEqual(ref.map((j) => s[j]!));
+  });
+});
