@@ -10,5 +10,7 @@ export interface Body {
   readonly params: ParamStore;
   /** Tokens before the patches (1 for ViT/DINO, 2 for DeiT distilled, 0 for CNNs). */
   readonly prefixTokens: number;
+  /** Whether train-mode BatchNorm updates its running statistics (bodies without train-mode BN ignore it). */
+  updateBatchNormStats: boolean;
   forward(x: tf.Tensor4D, mode: Mode, tap?: Tap): tf.Tensor2D;
 }

@@ -22,6 +22,8 @@ export interface BatchNormOptions {
   frozen: boolean;
   eps?: number;
   momentum?: number;
+  /** Update the running statistics in train mode (default true). */
+  updateStats?: boolean;
 }
 
 /** BatchNorm2d on NHWC with the PyTorch names `<prefix>.weight/bias/running_mean/running_var`. */
@@ -40,6 +42,10 @@ export function batchNorm(x: tf.Tensor4D, p: ParamStore, prefix: string, o: Batc
   // The engine's closed-form backward avoids FusedBatchNorm's tiled gradient; its statistics carry no gradient.
   const { y, mean, variance, count: n } = batchNormTrain(x, gamma as tf.Variable<tf.Rank.R1>, beta as tf.Variable<tf.Rank.R1>, eps);
   const m = o.momentum ?? 0.1;
+  if (o.updateStats === false) {
+    tf.dispose([mean, variance]);
+    return y as tf.Tensor4D;
+  }
   // PyTorch updates the running variance with the unbiased batch variance and normalises with the biased one.
   const newMean = tf.tidy(() => tf.add(tf.mul(rm, 1 - m), tf.mul(mean, m)));
   const newVar = tf.tidy(() => tf.add(tf.mul(rv, 1 - m), tf.mul(variance, (m * n) / Math.max(n - 1, 1))));

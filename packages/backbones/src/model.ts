@@ -44,6 +44,14 @@ export class HierModel implements EmbeddingModel {
     });
   }
 
+  /**
+   * Turns the running-statistics update of train-mode BatchNorm (cnn4, or ResNet with bnFreeze false) off or on,
+   * e.g. for a trainer's extra no-tape forward that should not count as a second update of the same step.
+   */
+  setBatchNormStatsUpdate(enabled: boolean): void {
+    this.body.updateBatchNormStats = enabled;
+  }
+
   namedVariables(): (NamedVariable & { group: ParamGroup })[] {
     return [
       ...this.body.params.trainable().map((v) => ({ ...v, name: BODY_PREFIX + v.name })),

@@ -116,6 +116,10 @@ describe('models (wasm forward)', () => {
       expect(rm[i]).toBeCloseTo(0.1 * mu[i]!, 5);
       expect(rv[i]).toBeCloseTo(0.9 + (0.1 * va[i]! * n) / (n - 1), 5);
     }
+    m.setBatchNormStatsUpdate(false);
+    m.embed(x, 'train').dispose();
+    expect([...(await m.body.params.get('bn1.running_mean').data())]).toEqual([...rm]);
+    m.setBatchNormStatsUpdate(true);
     const e1 = m.embed(x, 'eval');
     const e2 = m.embed(x, 'eval');
     expect([...(await e1.data())]).toEqual([...(await e2.data())]);

@@ -20,6 +20,7 @@ export class ResNetBody implements Body {
   readonly params: ParamStore;
   readonly featureDim: number;
   readonly prefixTokens = 0;
+  updateBatchNormStats = true;
   private readonly stages: { blocks: { prefix: string; stride: number; down: boolean }[] }[] = [];
 
   constructor(
@@ -76,7 +77,7 @@ export class ResNetBody implements Body {
       throw new HierError('E_SHAPE', `${this.name}: input has ${x.shape[3]} channels (NHWC [${x.shape.join(', ')}]), expected ${this.config.inChannels}`);
     }
     const p = this.params;
-    const bn = { mode, frozen: this.config.bnFreeze };
+    const bn = { mode, frozen: this.config.bnFreeze, updateStats: this.updateBatchNormStats };
     let h = conv2d(x, p.get('conv1.weight'), 2, 3);
     h = tf.relu(batchNorm(h, p, 'bn1', bn));
     tap?.('stem_relu', h, 'nhwc');

@@ -36,6 +36,7 @@ export class ViTBody implements Body {
   readonly featureDim: number;
   readonly prefixTokens: number;
   readonly grid: [number, number];
+  updateBatchNormStats = true;
 
   constructor(
     readonly name: string,
