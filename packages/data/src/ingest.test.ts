@@ -118,10 +118,13 @@ describe('ingestDataset (image datasets)', () => {
 });
 
 describe('worker-thread loader', () => {
+  const cubFile = path.join(dir, 'cub-loader.arrow');
+  beforeAll(async () => {
+    await ingestDataset({ dataset: 'CUB', dataPath: cubParent, out: cubFile });
+  });
+
   it('yields the same batches as the in-process path, in order, and shuts down cleanly', async () => {
-    const out = path.join(dir, 'cub.arrow');
-    await ingestDataset({ dataset: 'CUB', dataPath: cubParent, out });
-    const ds = await openDataset(out);
+    const ds = await openDataset(cubFile);
     const sampler = new UniqueClassSampler({ labels: ds.labels, batchSize: 4, imagesPerClass: 2, seed: 2 });
     const batches = sampler.epoch(0);
     expect(batches.length).toBe(3);
@@ -146,7 +149,7 @@ describe('worker-thread loader', () => {
   });
 
   it('keeps its workers across epochs and drops replies of an abandoned epoch', async () => {
-    const ds = await openDataset(path.join(dir, 'cub.arrow'));
+    const ds = await openDataset(cubFile);
     const batches = new UniqueClassSampler({ labels: ds.labels, batchSize: 4, imagesPerClass: 2, seed: 4 }).epoch(0);
     const loader = createLoader({ dataset: ds, augment: trainAugment('vit_small', 16), workers: 2, prefetch: 3 });
     for await (const b of loader.epoch(batches, { seed: 5 })) {
@@ -160,13 +163,19 @@ describe('worker-thread loader', () => {
     for await (const b of createLoader({ dataset: ds, augment: trainAugment('vit_small', 16) }).epoch(batches, { seed: 5 })) ref.push(b);
     expect(Array.from(full[2]!.images)).toEqual(Array.from(ref[2]!.images));
     await loader.close();
+    // Workers reading through a file handle give the same pixels.
+    const viaHandle = [];
+    const handleLoader = createLoader({ dataset: ds, augment: trainAugment('vit_small', 16), workers: 1, open: { mode: 'handle' } });
+    for await (const b of handleLoader.epoch(batches, { seed: 5 })) viaHandle.push(b);
+    await handleLoader.close();
+    expect(Array.from(viaHandle[1]!.images)).toEqual(Array.from(ref[1]!.images));
     await expect(async () => {
       for await (const _ of loader.epoch(batches)) break;
     }).rejects.toMatchObject({ code: 'LOADER_CLOSED' });
   });
 
   it('reports worker-side errors with the batch id', async () => {
-    const ds = await openDataset(path.join(dir, 'cub.arrow'));
+    const ds = await openDataset(cubFile);
     const loader = createLoader({ dataset: ds, batches: [Int32Array.from([0, 1])], augment: { kind: 'fmnist-eval', norm: { mean: [0], std: [1] } }, workers: 1 });
     await expect((async () => { for await (const _ of loader) { /* drain */ } })()).rejects.toMatchObject({ code: 'AUGMENT_SHAPE', message: expect.stringContaining('batch 0') });
     expect(() => createLoader({ dataset: ds, batches: [Int32Array.from([99])], augment: evalAugment('resnet50') })).toThrow(/batch index 99/);

@@ -210,7 +210,8 @@ async function ingestImages(opts: IngestOptions, log: (line: string) => void): P
     settings,
     fingerprint,
     ...(listing.classNames ? { classNames: listing.classNames } : {}),
-    ...(opts.rowsPerBatch ? { rowsPerBatch: opts.rowsPerBatch } : {}),
+    // Big sets (SOP, In-shop) are read through a file handle, one record batch per random row: keep them small.
+    rowsPerBatch: opts.rowsPerBatch ?? (listing.items.length > 30_000 ? 32 : 64),
   });
   const total = listing.items.length;
   const bar = opts.progressBar ? new ProgressBar({ label: `ingest ${opts.dataset}`, total }) : null;

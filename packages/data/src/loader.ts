@@ -17,7 +17,7 @@ export interface LoaderOptions {
   workers?: number;
   /** Batches decoded ahead of the consumer (bounded queue). Default 2 per worker, 1 in-process. */
   prefetch?: number;
-  /** How each worker opens the file (default `auto`: whole file in memory below 3 GiB). */
+  /** How each worker opens the file (default `auto`: whole file in memory up to 2 GiB). */
   open?: OpenDatasetOptions;
 }
 
@@ -168,7 +168,7 @@ export class DataLoader implements AsyncIterable<Batch> {
     if (!run) return;
     while (!this.closed && this.idle.length > 0 && run.dispatched < Math.min(run.limit, run.batches.length)) {
       const id = run.dispatched++;
-      run.results.set(id, deferred());
+      if (!run.results.has(id)) run.results.set(id, deferred());
       const w = this.idle.pop()!;
       w.postMessage({ type: 'batch', run: run.run, id, indices: run.batches[id]!, seed: run.seeds[id]!, augment: run.augment } satisfies WorkerRequest);
     }
@@ -212,6 +212,9 @@ export class DataLoader implements AsyncIterable<Batch> {
       for (let id = 0; id < batches.length && !this.closed; id++) {
         if (this.failure) throw this.failure;
         run.limit = id + ahead;
+        // The workers may all still be busy with an abandoned epoch's batches: wait on a placeholder that
+        // pump() fills once one of them is idle again.
+        if (!run.results.has(id)) run.results.set(id, deferred());
         this.pump();
         const batch = await run.results.get(id)!.promise;
         run.results.delete(id);

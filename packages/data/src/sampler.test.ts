@@ -63,6 +63,15 @@ describe('UniqueClassSampler', () => {
     expect(other.epoch(0).map((b) => Array.from(b))).not.toEqual(e0.map((b) => Array.from(b)));
   });
 
+  it('samples a subset of rows and returns dataset rows', () => {
+    const rows = Array.from({ length: 100 }, (_, k) => 2 * k);
+    const s = new UniqueClassSampler({ labels, rows, batchSize: 10, imagesPerClass: 2, seed: 3 });
+    const viaMap = new UniqueClassSampler({ labels: rows.map((r) => labels[r]!), batchSize: 10, imagesPerClass: 2, seed: 3 });
+    expect(s.batchesPerEpoch).toBe(10);
+    expect(s.epoch(0).map((b) => Array.from(b))).toEqual(viaMap.epoch(0).map((b) => Array.from(b, (j) => rows[j]!)));
+    expect(() => new UniqueClassSampler({ labels, rows: [500], batchSize: 2, imagesPerClass: 2 })).toThrow(/rows\[0\] = 500/);
+  });
+
   it('rejects inconsistent settings', () => {
     expect(() => new UniqueClassSampler({ labels, batchSize: 9, imagesPerClass: 2 })).toThrow(expect.objectContaining({ code: 'SAMPLER_CONFIG' }));
     expect(() => new UniqueClassSampler({ labels, batchSize: 10, imagesPerClass: 2, worldSize: 2, rank: 2 })).toThrow(/rank 2/);

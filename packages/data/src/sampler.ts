@@ -7,6 +7,11 @@ function classSeed(seed: number, batch: number, epoch: number): number {
 
 export interface UniqueClassSamplerOptions {
   labels: ArrayLike<number>;
+  /**
+   * Sample only these positions of `labels` (e.g. `ds.indicesOf('train')` with `labels = ds.labels`); the
+   * batches then hold these values, i.e. dataset rows. Default: every position.
+   */
+  rows?: ArrayLike<number>;
   /** Per-rank batch size (90 in the official scripts). */
   batchSize: number;
   /** Images per class (IPC, 2 in every official script). */
@@ -45,7 +50,8 @@ export class UniqueClassSampler {
     this.worldSize = opts.worldSize ?? 1;
     this.rank = opts.rank ?? 0;
     this.seed = opts.seed ?? 0;
-    this.n = opts.labels.length;
+    const rows = opts.rows ?? null;
+    this.n = rows ? rows.length : opts.labels.length;
     const ipc = this.imagesPerClass;
     if (!Number.isInteger(ipc) || ipc < 1) throw new HierError('SAMPLER_CONFIG', `imagesPerClass must be a positive integer, got ${ipc}`);
     if (!Number.isInteger(this.batchSize) || this.batchSize < 1) throw new HierError('SAMPLER_CONFIG', `batchSize must be a positive integer, got ${this.batchSize}`);
@@ -54,7 +60,9 @@ export class UniqueClassSampler {
     if (this.n === 0) throw new HierError('SAMPLER_CONFIG', 'UniqueClassSampler needs at least one labelled image');
     this.byClass = new Map();
     this.classes = [];
-    for (let i = 0; i < this.n; i++) {
+    for (let k = 0; k < this.n; k++) {
+      const i = rows ? rows[k]! : k;
+      if (!(i >= 0 && i < opts.labels.length)) throw new HierError('SAMPLER_CONFIG', `rows[${k}] = ${i} is outside the ${opts.labels.length} labels`);
       const y = opts.labels[i]!;
       let list = this.byClass.get(y);
       if (!list) {

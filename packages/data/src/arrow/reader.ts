@@ -34,7 +34,8 @@ export interface DatasetRecord {
 export interface OpenDatasetOptions {
   /**
    * `memory` reads the whole file (2 GB/s; O(1) rows); `handle` keeps a file handle and reads one record
-   * batch per access (for SOP / In-shop sized files); `auto` picks memory below `memoryLimitBytes`.
+   * batch per access (for SOP / In-shop sized files); `auto` picks memory up to `memoryLimitBytes`
+   * (default 2 GiB).
    */
   mode?: 'memory' | 'handle' | 'auto';
   memoryLimitBytes?: number;
@@ -70,6 +71,23 @@ function parseInfo(file: string, schema: Schema): DatasetInfo {
     ...(classNames ? { classNames } : {}),
     extraColumns: json(META.columns, []),
   };
+}
+
+/** fs.readFile refuses files over 2 GiB; a typed array filled in chunks does not. */
+async function readWhole(file: string, size: number): Promise<Uint8Array> {
+  if (size < 2 ** 31 - 1) return fsp.readFile(file);
+  const out = new Uint8Array(size);
+  const fh = await fsp.open(file, 'r');
+  try {
+    for (let pos = 0; pos < size; ) {
+      const { bytesRead } = await fh.read(out, pos, Math.min(2 ** 26, size - pos), pos);
+      if (bytesRead === 0) throw new HierError('ARROW_TRUNCATED', `${file}: short read at byte ${pos} of ${size}`);
+      pos += bytesRead;
+    }
+  } finally {
+    await fh.close();
+  }
+  return out;
 }
 
 function checkMagic(file: string, head: Uint8Array): void {
@@ -133,9 +151,9 @@ export class ArrowDataset {
       throw new HierError('DATASET_FILE_MISSING', `dataset file ${file} does not exist; create it with \`hier ingest --out ${file}\``);
     }
     const requested = options.mode ?? 'auto';
-    const mode = requested === 'auto' ? (stat.size <= (options.memoryLimitBytes ?? 3 * 2 ** 30) ? 'memory' : 'handle') : requested;
+    const mode = requested === 'auto' ? (stat.size <= (options.memoryLimitBytes ?? 2 * 2 ** 30) ? 'memory' : 'handle') : requested;
     if (mode === 'memory') {
-      const buf = await fsp.readFile(file);
+      const buf = await readWhole(file, stat.size);
       checkMagic(file, buf);
       const table = tableFromIPC(buf);
       const info = parseInfo(file, table.schema);

@@ -75,6 +75,8 @@ export class DatasetFileWriter {
     fs.mkdirSync(path.dirname(target), { recursive: true });
     this.tmpPath = path.join(path.dirname(target), `.${path.basename(target)}.tmp-${process.pid}-${Date.now().toString(36)}`);
     this.done = pipeline(this.writer.toNodeStream(), fs.createWriteStream(this.tmpPath));
+    // Observed in finish()/abort(); this only keeps an early disk error from being reported as unhandled.
+    this.done.catch(() => undefined);
     this.writer.reset(undefined, this.schema);
   }
 
