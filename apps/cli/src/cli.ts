@@ -111,7 +111,7 @@ export async function main(argv: readonly string[], io: CliIo): Promise<number> 
 function fail(io: CliIo, command: string, err: unknown): number {
   const debug = io.env.HIER_DEBUG === '1' || io.env.HIER_DEBUG === 'true';
   if (err instanceof HierError) {
-    io.stderr.write(`hier ${command}: error: ${oneLine(err.message)}${debug ? '' : ''}\n`);
+    io.stderr.write(`hier ${command}: error: ${oneLine(err.message)}\n`);
     if (debug && err.stack) io.stderr.write(`${err.stack}\n`);
     return isUsageError(err.code) ? EXIT_USAGE : EXIT_FAILURE;
   }

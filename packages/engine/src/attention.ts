@@ -38,7 +38,7 @@ export function mergeHeads(x: tf.Tensor4D): tf.Tensor3D {
 /**
  * Scaled dot-product attention softmax(q·kᵀ·scale)·v over [B, H, T, dh] tensors (scale defaults to dh^−½).
  * Written with plain ops on purpose: on wasm the speed comes from hier-ts's BatchMatMul kernel (explicit
- * transposes, and one XNNPACK product per head once a head's product is large enough), which the gradient
+ * transposes, and one XNNPACK product per head instead of stock's scalar batch loop), which the gradient
  * matmuls reach as well.
  */
 export function attention(q: tf.Tensor4D, k: tf.Tensor4D, v: tf.Tensor4D, scale?: number): tf.Tensor4D {

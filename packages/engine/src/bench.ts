@@ -6,6 +6,7 @@ import { type BenchRecord, machineInfo, timeMedian } from '@hier-ts/core';
 import { attention, mergeHeads, splitHeads } from './attention.js';
 import { initBackend } from './backend.js';
 import { batchNormTrain } from './batch-norm.js';
+import { layerNorm } from './layer-norm.js';
 import { tf } from './tf.js';
 import { adoptOutput } from './wasm-kernels/util.js';
 import { stockWasmKernel } from './wasm-kernels/stock.js';
@@ -100,7 +101,7 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
   tf.dispose([a, b]);
 
   // The matmul gradient's shapes: Xᵀ·dY with a tall X (a 1×1 conv's filter gradient, ResNet-50 @56, batch 16).
-  const rows = quick ? 12544 : 50176;
+  const rows = 50176;
   const xt = tf.randomUniform([rows, 256]);
   const gy = tf.randomUniform([rows, 64]);
   const tGflop = (2 * rows * 256 * 64) / 1e9;
@@ -137,12 +138,12 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
   }
   tf.dispose([q, k]);
 
-  records.push(...(await helperBenchmarks(quick, runs, backend, log)));
+  records.push(...(await helperBenchmarks(runs, backend, log)));
   return records;
 }
 
 /** The backbone helpers against the plain tfjs formulations they replace (forward + backward, ms). */
-async function helperBenchmarks(quick: boolean, runs: number, backend: string, log: (line: string) => void): Promise<BenchRecord[]> {
+async function helperBenchmarks(runs: number, backend: string, log: (line: string) => void): Promise<BenchRecord[]> {
   const machine = machineInfo();
   const out: BenchRecord[] = [];
   const add = (id: string, seconds: number, params: Record<string, unknown>, target?: string) => {
@@ -158,7 +159,7 @@ async function helperBenchmarks(quick: boolean, runs: number, backend: string, l
       }, runs, 1)
     ).median;
 
-  const bnShape = quick ? [4, 56, 56, 64] : [16, 56, 56, 64];
+  const bnShape = [16, 56, 56, 64];
   const bnTag = bnShape.join('x');
   const x = tf.randomUniform(bnShape);
   const g = tf.randomUniform([64], 0.5, 1.5) as tf.Tensor1D;
@@ -170,6 +171,18 @@ async function helperBenchmarks(quick: boolean, runs: number, backend: string, l
   add(`batchnorm-plain.fwd-bwd.${bnTag}`, await fwdBwd(plainBn, [x, g, b]), { shape: bnShape });
   add(`batchnorm-train.fwd-bwd.${bnTag}`, await fwdBwd((xi, gi, bi) => batchNormTrain(xi, gi as tf.Tensor1D, bi as tf.Tensor1D).y, [x, g, b]), { shape: bnShape }, '< batchnorm-plain');
   tf.dispose([x, g, b]);
+
+  // ViT-S/16 @224 tokens, batch 2.
+  const tokens = tf.randomUniform([2, 197, 384]);
+  const lg = tf.randomUniform([384], 0.5, 1.5);
+  const lb = tf.randomUniform([384]);
+  const plainLn = (xi: tf.Tensor, gi: tf.Tensor, bi: tf.Tensor) => {
+    const { mean, variance } = tf.moments(xi, 2, true);
+    return tf.add(tf.mul(tf.mul(tf.sub(xi, mean), tf.rsqrt(tf.add(variance, 1e-6))), gi), bi);
+  };
+  add('layernorm-plain.fwd-bwd.2x197x384', await fwdBwd(plainLn, [tokens, lg, lb]), { shape: [2, 197, 384] });
+  add('layernorm.fwd-bwd.2x197x384', await fwdBwd((xi, gi, bi) => layerNorm(xi, 1e-6, gi, bi), [tokens, lg, lb]), { shape: [2, 197, 384] }, '< layernorm-plain');
+  tf.dispose([tokens, lg, lb]);
 
   // ViT-S/16 @224 attention block core, batch 2: qkv [2, 197, 3·384] split into 6 heads.
   const qkv = tf.randomUniform([2, 197, 3 * 384]);

@@ -99,6 +99,9 @@ describe('evaluate', () => {
     await expect(evaluate(toyModel, bad, 'cub')).rejects.toThrow(/2 images but 1 labels/);
     const e = { embeddings: matrix(x, 6), labels, indices: Int32Array.from({ length: n }, (_, i) => i) };
     await expect(evaluateEmbeddings(e, null, 'inshop')).rejects.toThrow(/needs a query and a gallery/);
+    const none = { embeddings: matrix(new Float32Array(0), 6), labels: new Int32Array(0), indices: new Int32Array(0) };
+    await expect(evaluateEmbeddings(e, none, 'inshop')).rejects.toThrow(/gallery embeddings is empty/);
+    await expect(evaluateEmbeddings(none, e, 'inshop')).rejects.toThrow(/query embeddings is empty/);
     await expect(evaluateEmbeddings({ ...e, labels: labels.subarray(0, 5) }, null, 'cub')).rejects.toThrow(/labels has 5 entries/);
     const nan = x.slice();
     nan[6 * 4] = Number.NaN;

@@ -7,9 +7,10 @@ import { nmiScore } from './nmi.js';
 import { type EvalProtocol, type ProtocolName, protocolFor } from './protocols.js';
 
 /**
- * One evaluation split as the data package provides it: eval-mode batches (no augmentation), every row once, with
- * `Batch.indices` = the row's position in the split. Coarse labels, when the dataset has a hierarchy, are
- * indexed by that position.
+ * One evaluation split as the data package provides it: eval-mode batches (no augmentation), every row once, in
+ * any order. `Batch.indices` may be split positions or dataset row numbers: rows are sorted by them, and a row's rank
+ * in that order is its position in the split (what the official In-shop mask uses). `coarseLabels`, when the
+ * dataset has a hierarchy, is indexed by the same `Batch.indices` values.
  */
 export interface EvalSource {
   batches(): AsyncIterable<Batch>;
@@ -24,7 +25,7 @@ export type EvalInput = EvalSource | AsyncIterable<Batch> | { query: EvalSource;
 export interface EmbeddedSplit {
   embeddings: Matrix;
   labels: Int32Array;
-  /** Position of each row in the split (sorted ascending). */
+  /** Source index (`Batch.indices`) of each row, ascending; the array position is the row's position in the split. */
   indices: Int32Array;
   coarseLabels?: Int32Array;
 }

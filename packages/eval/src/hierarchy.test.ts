@@ -3,7 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { Rng } from '@hier-ts/core';
 import sharp from 'sharp';
-import { describe, expect, it } from 'vitest';
+import { initBackend } from '@hier-ts/engine';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildHierarchy, dendrogramPurity, hierarchyToJson } from './hierarchy.js';
 import { matrix } from './matrix.js';
 import { hierarchySvg, poincareDiskSvg, umapScatterSvg } from './pictures.js';
@@ -11,14 +12,18 @@ import { layout2d } from './project2d.js';
 import { writePicture } from './svg.js';
 import { randomBallPoints } from './testing.js';
 
+beforeAll(async () => {
+  await initBackend('wasm');
+});
+
 const proxies = matrix(Float32Array.from([0.5, 0, -0.5, 0, 1.5, 0.5, 1.5, -0.5, -1.5, 0.3]), 2);
 const samples = matrix(Float32Array.from([1.6, 0.55, 1.55, 0.6, 1.6, -0.55, 1.5, -0.6, -1.6, 0.3, -1.55, 0.25]), 2);
 const fine = Int32Array.from([0, 0, 1, 1, 2, 2]);
 const coarse = Int32Array.from([0, 0, 0, 0, 1, 1]);
 
 describe('learned hierarchy', () => {
-  it('uses norm as depth and the nearest shallower node as parent', () => {
-    const h = buildHierarchy(proxies, samples, { c: 0.1 });
+  it('uses norm as depth and the nearest shallower node as parent', async () => {
+    const h = await buildHierarchy(proxies, samples, { c: 0.1 });
     const parentOf = (p: number) => h.nodes[p + 1]!.parent - 1; // −1 = root
     expect([0, 1, 2, 3, 4].map(parentOf)).toEqual([-1, -1, 0, 0, 1]);
     expect(Array.from(h.sampleNode)).toEqual([3, 3, 4, 4, 5, 5]);
@@ -36,13 +41,13 @@ describe('learned hierarchy', () => {
     expect(JSON.parse(JSON.stringify(json)).samples[4]).toEqual({ node: 5, label: 2, coarse: 1 });
   });
 
-  it('dendrogram purity equals the pairwise definition on random trees', () => {
+  it('dendrogram purity equals the pairwise definition on random trees', async () => {
     const rng = new Rng(4);
     const d = 6;
     const pr = matrix(randomBallPoints(rng, 25, d, 0.1, 0.95), d);
     const sm = matrix(randomBallPoints(rng, 90, d, 0.1, 0.95), d);
     const lab = Int32Array.from({ length: 90 }, () => rng.int(4));
-    const h = buildHierarchy(pr, sm, { c: 0.1 });
+    const h = await buildHierarchy(pr, sm, { c: 0.1 });
     const ancestors = (node: number) => {
       const a: number[] = [];
       for (let n = node; n >= 0; n = h.nodes[n]!.parent) a.push(n);
@@ -78,9 +83,9 @@ describe('learned hierarchy', () => {
     expect(dendrogramPurity(h, lab).purity).toBeCloseTo(sum / pairs, 12);
   });
 
-  it('rejects proxies outside the ball and mismatched labels', () => {
-    expect(() => buildHierarchy(matrix(Float32Array.from([4, 0]), 2), samples, { c: 0.1 })).toThrow(/proxy 0 has norm 4.0000/);
-    const h = buildHierarchy(proxies, samples);
+  it('rejects proxies outside the ball and mismatched labels', async () => {
+    await expect(buildHierarchy(matrix(Float32Array.from([4, 0]), 2), samples, { c: 0.1 })).rejects.toThrow(/proxy 0 has norm 4.0000/);
+    const h = await buildHierarchy(proxies, samples);
     expect(() => dendrogramPurity(h, [1, 2])).toThrow(/2 labels for 6 samples/);
   });
 });
@@ -100,7 +105,7 @@ describe('pictures', () => {
   });
 
   it('draws the Poincaré disk (SVG and PNG), the tree, and a UMAP scatter', async () => {
-    const h = buildHierarchy(proxies, samples, { c: 0.1 });
+    const h = await buildHierarchy(proxies, samples, { c: 0.1 });
     const { svg } = poincareDiskSvg({ samples, labels: fine, proxies, hierarchy: h, c: 0.1, title: 'toy' });
     expect(svg.match(/<circle /g)!.length).toBe(1 + 6 + 5);
     expect(svg).toContain('fill="black"');
@@ -120,5 +125,21 @@ describe('pictures', () => {
     const u2 = umapScatterSvg({ samples: pts, labels: Int32Array.from({ length: 60 }, (_, i) => i % 3), seed: 1 });
     expect(u1.svg).toBe(u2.svg);
     expect(u1.svg.match(/<circle /g)!.length).toBe(60);
+  });
+});
+
+describe('writeEvalArtifacts', () => {
+  it('writes metrics, Arrow, disk, hierarchy JSON and pictures (and a UMAP for Euclidean runs)', async () => {
+    const { writeEvalArtifacts } = await import('./artifacts.js');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hier-art-'));
+    const split = { embeddings: samples, labels: fine, indices: Int32Array.from([0, 1, 2, 3, 4, 5]), coarseLabels: coarse };
+    const res = await writeEvalArtifacts({ dir, query: split, proxies, c: 0.1, png: false });
+    expect(res.files.map((f) => path.basename(f))).toEqual(['embeddings.arrow', 'disk.svg', 'hierarchy.json', 'hierarchy.svg']);
+    expect(res.hierarchyScores!.coarse!.purity).toBe(1);
+    const h = JSON.parse(fs.readFileSync(path.join(dir, 'hierarchy.json'), 'utf8'));
+    expect(h.nodes).toHaveLength(6);
+    const dir2 = fs.mkdtempSync(path.join(os.tmpdir(), 'hier-art-'));
+    const res2 = await writeEvalArtifacts({ dir: dir2, query: split, c: 0, png: true });
+    expect(res2.files.map((f) => path.basename(f))).toEqual(['embeddings.arrow', 'umap.svg', 'umap.png']);
   });
 });

@@ -1,6 +1,7 @@
 import { HierError } from '@hier-ts/core';
 import type { Labels } from './metrics.js';
 import { checkMatrix, type Matrix } from './matrix.js';
+import { knn } from './knn.js';
 import { distToOrigin, poincareDistance } from './poincare.js';
 
 /**
@@ -39,7 +40,7 @@ export interface LearnedHierarchy {
   sampleNode: Int32Array;
 }
 
-export function buildHierarchy(proxies: Matrix, samples: Matrix, options: { c?: number } = {}): LearnedHierarchy {
+export async function buildHierarchy(proxies: Matrix, samples: Matrix, options: { c?: number; workers?: number | 'auto' } = {}): Promise<LearnedHierarchy> {
   const c = options.c ?? 0.1;
   if (!(c > 0)) throw new HierError('E_ARG', `buildHierarchy: c must be > 0, got ${c}`);
   checkMatrix(proxies, 'hierarchy proxies');
@@ -98,17 +99,11 @@ export function buildHierarchy(proxies: Matrix, samples: Matrix, options: { c?: 
     }
   };
   setDepth(0, 0);
+  // Nearest proxy of every sample: a kNN with k = 1 (blocked matmul, the same closed-form distance as above).
+  const nn = await knn(samples, proxies, { k: 1, similarity: 'poincare', c, workers: options.workers ?? 'auto' });
   const sampleNode = new Int32Array(samples.rows);
   for (let i = 0; i < samples.rows; i++) {
-    let best = 0;
-    let bestD = Number.POSITIVE_INFINITY;
-    for (let p = 0; p < P; p++) {
-      const dp = poincareDistance(samples.data, i * d, proxies.data, p * d, d, c);
-      if (dp < bestD) {
-        bestD = dp;
-        best = p + 1;
-      }
-    }
+    const best = nn.indices[i]! + 1;
     sampleNode[i] = best;
     nodes[best]!.samples++;
   }

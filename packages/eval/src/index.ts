@@ -29,3 +29,4 @@ export {
   type LearnedHierarchy,
   type HierarchyJson,
 } from './hierarchy.js';
+export { writeEvalArtifacts, type ArtifactInput } from './artifacts.js';

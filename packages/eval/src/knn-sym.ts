@@ -30,14 +30,12 @@ export class SymWorker {
   private readonly rowsT: tf.Tensor2D[] = [];
   private readonly colsT: tf.Tensor2D[] = [];
   private readonly acc: RowTopK;
-  private tbuf: Float32Array;
   /** Seconds spent in matMul + read-back, in offering scores to the top-k, and in the final sort. */
   readonly profile = { matmul: 0, select: 0, finish: 0 };
 
   constructor(s: SymShared) {
     this.s = s;
     this.acc = new RowTopK(s.n, s.k, s.state);
-    this.tbuf = new Float32Array(s.tile * s.tile);
     for (let r0 = 0; r0 < s.n; r0 += s.tile) {
       const w = Math.min(s.tile, s.n - r0);
       const rows = s.x.slice(r0 * s.d, (r0 + w) * s.d);
@@ -80,22 +78,14 @@ export class SymWorker {
     const t1 = performance.now();
     this.profile.matmul += (t1 - t0) / 1000;
     this.pushRows(g, h, w, r0, c0, I === J);
-    if (I === J) {
-      this.profile.select += (performance.now() - t1) / 1000;
-      return;
-    }
-    if (this.tbuf.length < h * w) this.tbuf = new Float32Array(h * w);
-    const t = this.tbuf;
-    // Blocked transpose keeps both sides in cache.
-    const B = 32;
-    for (let i0 = 0; i0 < h; i0 += B) {
-      const i1 = Math.min(h, i0 + B);
-      for (let j0 = 0; j0 < w; j0 += B) {
-        const j1 = Math.min(w, j0 + B);
-        for (let i = i0; i < i1; i++) for (let j = j0; j < j1; j++) t[j * h + i] = g[i * w + j]!;
+    if (I !== J) {
+      // Rows of J see column i of the tile as their score against row i: offered in the same row-major sweep
+      // (each target row checks its own threshold), so the tile is never transposed.
+      for (let r = 0; r < h; r++) {
+        const i = r0 + r;
+        this.acc.pushColumns(g, r * w, w, c0, i, s.alpha[i]!, s.beta[i]!, s.gamma[i]!, s.x2);
       }
     }
-    this.pushRows(t, w, h, c0, r0, false);
     this.profile.select += (performance.now() - t1) / 1000;
   }
 

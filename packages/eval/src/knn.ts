@@ -167,6 +167,14 @@ export async function knn(query: MatrixLike, gallery: MatrixLike | null, options
       nWorkers = Math.max(0, Math.floor(options.workers));
     }
     nWorkers = Math.min(nWorkers, Math.ceil(q.rows / blockRows));
+    if (nWorkers > 0 && (options.workers === 'auto' || options.workers === undefined)) {
+      try {
+        resolveWorkerUrl(import.meta.url, './knn-worker.js');
+      } catch {
+        warn('knn: dist/knn-worker.js is not built (run `npx tsc -b` in packages/eval); searching on one thread');
+        nWorkers = 0;
+      }
+    }
   }
   let idx: Int32Array;
   let key: Float32Array;

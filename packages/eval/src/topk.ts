@@ -142,6 +142,33 @@ export class RowTopK {
     this.count[r] = c - base;
   }
 
+  /**
+   * The transposed side of a symmetric tile without transposing it: the scores s[off .. off+len) of gallery row
+   * `row` against rows col0 .. col0+len are offered to *those* rows (each with its own threshold). Score for target
+   * row j: a·g + b + gam·x2[j] (a, b, gam are `row`'s constants).
+   */
+  pushColumns(s: Float32Array, off: number, len: number, col0: number, row: number, a: number, b: number, gam: number, x2: Float32Array): void {
+    const thr = this.thr;
+    for (let j = 0; j < len; j++) {
+      const target = col0 + j;
+      const v = Math.fround(a * s[off + j]! + b + gam * x2[target]!);
+      if (v >= thr[target]!) this.offer(target, v, row);
+    }
+  }
+
+  /** Adds one candidate to row r (the caller checked it reaches the threshold). */
+  offer(r: number, v: number, col: number): void {
+    const base = r * this.cap;
+    let c = this.count[r]!;
+    this.keys[base + c] = packKey(v, col);
+    c++;
+    if (c === this.cap) {
+      this.thr[r] = this.compact(base);
+      c = this.k;
+    }
+    this.count[r] = c;
+  }
+
   /** Writes row r's best min(k, count) entries, best first, at `o` of the outputs; returns how many. */
   finish(r: number, outIdx: Int32Array, outScore: Float32Array, o: number): number {
     const base = r * this.cap;

@@ -27,12 +27,14 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
     const raw = tf.randomNormal([c.batch, c.dim], 0, 1, 'float32', 11);
     const z = tf.variable(toPoincare(raw, { c: 0.1, clipR: 2.3, riemannian: true }) as tf.Tensor2D, true, `bench.z.${c.id}`);
     const labels = tf.tensor1d(Array.from({ length: c.batch }, (_, i) => Math.floor(i / 2)), 'int32');
-    let peakBytes = 0;
+    let peakTensorBytes = 0;
+    let peakRss = 0;
     const step = async () => {
       const { value, grads } = tf.variableGrads(() => loss.compute(z, labels));
       await value.data();
       await Promise.all(Object.values(grads).map((g) => g.data()));
-      peakBytes = Math.max(peakBytes, tf.memory().numBytes, process.memoryUsage().rss);
+      peakTensorBytes = Math.max(peakTensorBytes, tf.memory().numBytes);
+      peakRss = Math.max(peakRss, process.memoryUsage().rss);
       tf.dispose([value, ...Object.values(grads)]);
     };
     const t = await timeMedian(step, runs, 1);
@@ -50,8 +52,8 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
         min: t.min,
         batchTriplets: loss.lastParts?.batchTriplets,
         proxyTriplets: loss.lastParts?.proxyTriplets,
-        peakRssMB: Math.round(process.memoryUsage().rss / 2 ** 20),
-        peakMB: Math.round(peakBytes / 2 ** 20),
+        peakRssMB: Math.round(peakRss / 2 ** 20),
+        peakTensorMB: Math.round(peakTensorBytes / 2 ** 20),
       },
       backend: choice.backend,
       machine: machineInfo(),

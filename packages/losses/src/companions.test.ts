@@ -188,3 +188,14 @@ describe('registry and MetricLoss contract', () => {
     pa.dispose();
   });
 });
+
+describe('variables', () => {
+  it('two losses of one kind can coexist (unique tfjs names, stable logical names)', () => {
+    const a = createMetricLoss('PA', { numClasses: 3, dim: 4 });
+    const b = createMetricLoss('PA', { numClasses: 3, dim: 4 });
+    expect(a.namedVariables()[0].name).toBe(b.namedVariables()[0].name);
+    expect(a.namedVariables()[0].variable.name).not.toBe(b.namedVariables()[0].variable.name);
+    a.dispose();
+    b.dispose();
+  });
+});

@@ -2,24 +2,28 @@
  * Gumbel noise for HIER's straight-through LCA choice. The official code draws torch CUDA noise, which no port
  * can reproduce, so the source is injectable:
  * - `rng`: noise keyed by a fresh 32-bit seed drawn from a seeded `Rng` (@hier-ts/core) per stream (the
- *   training default);
+ *   training default), with Exp(1) variates from a ziggurat sampler (no logarithm on the fast path);
  * - `zero`: g = 0 (the choice becomes the arg-min of the max distances);
  * - `hash`: the portable counter-based noise of the golden vectors (README "Gumbel noise used instead of
  *   torch's RNG"): stream s, flat index n of the [T, N] matrix, seed → −ln(−ln u).
  * Streams per forward, in call order: 0 batch lca_ij, 1 batch lca_ijk, 2 proxy lca_ij, 3 proxy lca_ijk.
  *
- * All sources are counter-based (value = f(stream, flat index)), so the loss evaluates noise only where it can
- * change the result, and each source states hard bounds on its values for that purpose.
+ * All sources are counter-based (value = f(stream, flat index)).
  */
 import type { Rng } from '@hier-ts/core';
 
 export type GumbelSpec = { kind: 'rng'; rng: Rng } | { kind: 'zero' } | { kind: 'hash'; seed: number };
 
-/** Noise of one [T, N] stream: `at(t, l)` and hard bounds lo <= g <= hi. */
+/**
+ * Noise of one [T, N] stream. `at(t, l)` is the Gumbel value g; `expNegAt(t, l)` is e^−g = −ln u, the
+ * Exp(1) variate behind it, which lets the loss work with e^{z+g} = e^z / expNegAt without a second logarithm.
+ */
 export interface GumbelStream {
-  readonly lo: number;
-  readonly hi: number;
+  readonly zero: boolean;
   at(t: number, l: number): number;
+  expNegAt(t: number, l: number): number;
+  /** Fills `out` (length N) with e^−g of row t. */
+  fillExpNeg(t: number, out: Float64Array): void;
 }
 
 /** Fills `out` with row t of a stream. */
@@ -36,9 +40,6 @@ export function lowbias32(x: number): number {
 }
 
 const TWO32 = 4294967296;
-/** u ranges over [0.5, 2^32 − 0.5] / 2^32, so −ln(−ln u) is bounded. */
-const HASH_LO = -Math.log(-Math.log(0.5 / TWO32));
-const HASH_HI = -Math.log(-Math.log((TWO32 - 0.5) / TWO32));
 
 /** The golden "hash" noise value at flat index n of stream s. */
 export function hashGumbel(seed: number, stream: number, n: number): number {
@@ -47,24 +48,100 @@ export function hashGumbel(seed: number, stream: number, n: number): number {
   return -Math.log(-Math.log(u));
 }
 
-const ZERO_STREAM: GumbelStream = { lo: 0, hi: 0, at: () => 0 };
+const ZERO_STREAM: GumbelStream = { zero: true, at: () => 0, expNegAt: () => 1, fillExpNeg: (_t, out) => out.fill(1) };
 
 function keyedStream(key: number, cols: number): GumbelStream {
-  return {
-    lo: HASH_LO,
-    hi: HASH_HI,
-    at(t: number, l: number): number {
-      const u = (lowbias32(((t * cols + l) ^ key) >>> 0) + 0.5) / TWO32;
-      return -Math.log(-Math.log(u));
-    },
+  const expNegAt = (t: number, l: number): number => -Math.log((lowbias32(((t * cols + l) ^ key) >>> 0) + 0.5) / TWO32);
+  const fillExpNeg = (t: number, out: Float64Array): void => {
+    const base = t * cols;
+    for (let l = 0; l < out.length; l++) {
+      let x = ((base + l) ^ key) >>> 0;
+      x ^= x >>> 16;
+      x = Math.imul(x, 0x7feb352d) >>> 0;
+      x ^= x >>> 15;
+      x = Math.imul(x, 0x846ca68b) >>> 0;
+      x ^= x >>> 16;
+      out[l] = -Math.log(((x >>> 0) + 0.5) / TWO32);
+    }
   };
+  return { zero: false, expNegAt, fillExpNeg, at: (t, l) => -Math.log(expNegAt(t, l)) };
+}
+
+/*
+ * Exp(1) by the ziggurat method (Marsaglia & Tsang 2000) with 256 layers, driven by a counter-based hash: most
+ * draws cost one hash, one compare and one multiply instead of a logarithm. The layer index uses the low 8 bits
+ * and the value the high 24 bits of the hash, so they are independent; values sit at the centre of their
+ * 24-bit quantum, so E > 0 always.
+ */
+const ZIG_K = new Uint32Array(256);
+const ZIG_W = new Float64Array(256);
+const ZIG_F = new Float64Array(256);
+const ZIG_R = 7.69711747013105;
+{
+  const v = 3.949659822581572e-3;
+  const m = 2 ** 24;
+  let d = ZIG_R;
+  let t = d;
+  const q = v / Math.exp(-d);
+  ZIG_K[0] = Math.floor((d / q) * m);
+  ZIG_K[1] = 0;
+  ZIG_W[0] = q / m;
+  ZIG_W[255] = d / m;
+  ZIG_F[0] = 1;
+  ZIG_F[255] = Math.exp(-d);
+  for (let i = 254; i >= 1; i--) {
+    d = -Math.log(v / d + Math.exp(-d));
+    ZIG_K[i + 1] = Math.floor((d / t) * m);
+    t = d;
+    ZIG_F[i] = Math.exp(-d);
+    ZIG_W[i] = d / m;
+  }
+}
+
+/** An Exp(1) variate from the 32-bit hash `h` (further hashes of h resolve the rare slow path). */
+export function zigguratExp(h: number): number {
+  let j = (h >>> 8) + 0.5;
+  let i = h & 255;
+  if (j < ZIG_K[i]) return j * ZIG_W[i];
+  let s = h;
+  for (;;) {
+    s = lowbias32((s + 0x9e3779b9) >>> 0);
+    if (i === 0) return ZIG_R - Math.log(((s >>> 0) + 0.5) / TWO32);
+    const x = j * ZIG_W[i];
+    const u = ((s >>> 0) + 0.5) / TWO32;
+    if (ZIG_F[i] + u * (ZIG_F[i - 1] - ZIG_F[i]) < Math.exp(-x)) return x;
+    s = lowbias32((s + 0x7f4a7c15) >>> 0);
+    j = (s >>> 8) + 0.5;
+    i = s & 255;
+    if (j < ZIG_K[i]) return j * ZIG_W[i];
+  }
+}
+
+function zigguratStream(key: number, cols: number): GumbelStream {
+  const expNegAt = (t: number, l: number): number => zigguratExp(lowbias32(((t * cols + l) ^ key) >>> 0));
+  const fillExpNeg = (t: number, out: Float64Array): void => {
+    const base = t * cols;
+    for (let l = 0; l < out.length; l++) {
+      let x = ((base + l) ^ key) >>> 0;
+      x ^= x >>> 16;
+      x = Math.imul(x, 0x7feb352d) >>> 0;
+      x ^= x >>> 15;
+      x = Math.imul(x, 0x846ca68b) >>> 0;
+      x ^= x >>> 16;
+      // +0.5 centres each 24-bit quantum so E is never exactly 0 (e^{z+g} = e^z/E must stay finite)
+      const j = (x >>> 8) + 0.5;
+      const i = x & 255;
+      out[l] = j < ZIG_K[i] ? j * ZIG_W[i] : zigguratExp(x >>> 0);
+    }
+  };
+  return { zero: false, expNegAt, fillExpNeg, at: (t, l) => -Math.log(expNegAt(t, l)) };
 }
 
 /** The stream `stream` (0..3) of shape [T, cols] for one forward pass. */
 export function gumbelStream(spec: GumbelSpec, stream: number, cols: number): GumbelStream {
   if (spec.kind === 'zero') return ZERO_STREAM;
   if (spec.kind === 'hash') return keyedStream(lowbias32((spec.seed * 16 + stream) >>> 0), cols);
-  return keyedStream(lowbias32(spec.rng.nextUint32()), cols);
+  return zigguratStream(lowbias32(spec.rng.nextUint32()), cols);
 }
 
 /** Whole rows of a stream (tests and diagnostics). */

@@ -10,9 +10,11 @@
  * like torch.maximum).
  *
  * Cost: one pass over the rows of C per triplet instead of the several [T, N] tensors of the autograd
- * formulation. Noise is bounded (lo <= g <= hi), so it is evaluated only for candidates that can still win the
- * arg-max (z_l + hi >= max z + lo) and, for triplets with a non-zero gradient, for entries whose softmax weight
- * can exceed e^−40 of the winner's; the rest contribute below float32 resolution.
+ * formulation, and no exponential per element: with W = e^{−(C − c_min)/τ} precomputed per row of C,
+ * e^{−M1/τ} ∝ min(W[a], W[p]) (max of distances = min of their exponentials) and e^{z+g} = e^{z}/E with E = e^{−g}
+ * the noise's Exp(1) variate. The arg-max and the softmax then need one logarithm (inside the noise) and one
+ * division per entry. When C spans more than 600·τ (never in HIER, where distances are ≤ 2·artanh(1 − 1e−5)/√c)
+ * the weights are taken per triplet relative to its own minimum instead, which costs one exponential per entry.
  */
 import type { GumbelStream } from './gumbel.js';
 
@@ -34,49 +36,6 @@ export interface TermResult {
   active: number;
 }
 
-/** Softmax weights below e^−40 of the winner's are dropped (far below float32 resolution). */
-const SOFTMAX_CUTOFF = 40;
-
-/**
- * Arg-max of z + g over l (first index on ties) evaluating g only where it can matter; noise values that were
- * evaluated are cached in `gv` with `stamp` marking validity for this triplet.
- */
-function noisyArgmax(z: Float64Array, zmax: number, g: GumbelStream, t: number, gv: Float64Array, seen: Int32Array, mark: number): [number, number] {
-  const floor = zmax + g.lo - g.hi;
-  let best = Number.NEGATIVE_INFINITY;
-  let arg = 0;
-  for (let l = 0; l < z.length; l++) {
-    if (z[l] < floor) continue;
-    const noise = g.at(t, l);
-    gv[l] = noise;
-    seen[l] = mark;
-    const v = z[l] + noise;
-    if (v > best) {
-      best = v;
-      arg = l;
-    }
-  }
-  return [arg, best];
-}
-
-/** Softmax of z + g at temperature 1, in place into `s`, dropping weights below e^−40 of the winner. */
-function noisySoftmax(z: Float64Array, best: number, g: GumbelStream, t: number, gv: Float64Array, seen: Int32Array, mark: number, s: Float64Array): void {
-  const floor = best - SOFTMAX_CUTOFF - g.hi;
-  let sum = 0;
-  for (let l = 0; l < z.length; l++) {
-    if (z[l] < floor) {
-      s[l] = 0;
-      continue;
-    }
-    const noise = seen[l] === mark ? gv[l] : g.at(t, l);
-    const e = Math.exp(z[l] + noise - best);
-    s[l] = e;
-    sum += e;
-  }
-  const inv = 1 / sum;
-  for (let l = 0; l < z.length; l++) s[l] *= inv;
-}
-
 export function hierTerm(
   C: ArrayLike<number>,
   rows: number,
@@ -92,40 +51,87 @@ export function hierTerm(
   const pairLca = new Int32Array(T);
   const tripletLca = new Int32Array(T);
   const G = needGrad ? new Float64Array(rows * cols) : null;
-  const m1 = new Float64Array(cols);
-  const z1 = new Float64Array(cols);
-  const z2 = new Float64Array(cols);
+  const w1 = new Float64Array(cols);
   const s1 = new Float64Array(cols);
   const s2 = new Float64Array(cols);
   const q = new Float64Array(cols);
-  const gv1 = new Float64Array(cols);
-  const gv2 = new Float64Array(cols);
-  const seen1 = new Int32Array(cols).fill(-1);
-  const seen2 = new Int32Array(cols).fill(-1);
+  const e1 = new Float64Array(cols).fill(1);
+  const e2 = new Float64Array(cols).fill(1);
   const invTau = 1 / tau;
+  let cmin = Number.POSITIVE_INFINITY;
+  let cmax = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < rows * cols; i++) {
+    const v = C[i];
+    if (v < cmin) cmin = v;
+    if (v > cmax) cmax = v;
+  }
+  const fast = T > 0 && (cmax - cmin) * invTau <= 600;
+  let W: Float64Array | null = null;
+  if (fast) {
+    W = new Float64Array(rows * cols);
+    for (let i = 0; i < W.length; i++) W[i] = Math.exp(-(C[i] - cmin) * invTau);
+  }
+  const pairZero = noisePair.zero;
+  const tripletZero = noiseTriplet.zero;
   let total = 0;
   let active = 0;
   for (let t = 0; t < T; t++) {
     const oa = triplets.anchor[t] * cols;
     const op = triplets.positive[t] * cols;
     const on = triplets.negative[t] * cols;
-    let zmax1 = Number.NEGATIVE_INFINITY;
-    let zmax2 = Number.NEGATIVE_INFINITY;
-    for (let l = 0; l < cols; l++) {
-      const ca = C[oa + l];
-      const cp = C[op + l];
-      const cn = C[on + l];
-      const m = ca >= cp ? ca : cp;
-      m1[l] = m;
-      const a = -m * invTau;
-      const b = -(cn >= m ? cn : m) * invTau;
-      z1[l] = a;
-      z2[l] = b;
-      if (a > zmax1) zmax1 = a;
-      if (b > zmax2) zmax2 = b;
+    // s1/s2 hold the unnormalised noisy weights e^{z + g − const}; the arg-max is the first maximum.
+    if (W) {
+      for (let l = 0; l < cols; l++) {
+        const wa = W[oa + l];
+        const wp = W[op + l];
+        const wn = W[on + l];
+        const m = Math.min(wa, wp);
+        w1[l] = m;
+        s2[l] = Math.min(wn, m);
+      }
+    } else {
+      let mmin1 = Number.POSITIVE_INFINITY;
+      let mmin2 = Number.POSITIVE_INFINITY;
+      for (let l = 0; l < cols; l++) {
+        const ca = C[oa + l];
+        const cp = C[op + l];
+        const cn = C[on + l];
+        const m = Math.max(ca, cp);
+        const m2 = Math.max(cn, m);
+        w1[l] = m;
+        s2[l] = m2;
+        if (m < mmin1) mmin1 = m;
+        if (m2 < mmin2) mmin2 = m2;
+      }
+      for (let l = 0; l < cols; l++) {
+        w1[l] = Math.exp(-(w1[l] - mmin1) * invTau);
+        s2[l] = Math.exp(-(s2[l] - mmin2) * invTau);
+      }
     }
-    const [l1, best1] = noisyArgmax(z1, zmax1, noisePair, t, gv1, seen1, t);
-    const [l2, best2] = noisyArgmax(z2, zmax2, noiseTriplet, t, gv2, seen2, t);
+    let l1 = 0;
+    let best1 = -1;
+    let sum1 = 0;
+    let l2 = 0;
+    let best2 = -1;
+    let sum2 = 0;
+    if (!pairZero) noisePair.fillExpNeg(t, e1);
+    if (!tripletZero) noiseTriplet.fillExpNeg(t, e2);
+    for (let l = 0; l < cols; l++) {
+      const r1 = w1[l] / e1[l];
+      const r2 = s2[l] / e2[l];
+      s1[l] = r1;
+      s2[l] = r2;
+      sum1 += r1;
+      sum2 += r2;
+      if (r1 > best1) {
+        best1 = r1;
+        l1 = l;
+      }
+      if (r2 > best2) {
+        best2 = r2;
+        l2 = l;
+      }
+    }
     pairLca[t] = l1;
     tripletLca[t] = l2;
     if (l1 === l2) continue;
@@ -147,33 +153,39 @@ export function hierTerm(
     G[on + l1] -= wn;
     G[on + l2] += wn;
     // Soft path: d/de1_l = q_l = wa·C[a,l] + wp·C[p,l] − wn·C[n,l] and d/de2_l = −q_l; softmax Jacobian, then −1/τ.
-    noisySoftmax(z1, best1, noisePair, t, gv1, seen1, t, s1);
-    noisySoftmax(z2, best2, noiseTriplet, t, gv2, seen2, t, s2);
+    // Entries whose softmax weight is below 1e−18 of the winner's in both streams change nothing in float32.
+    const inv1 = 1 / sum1;
+    const inv2 = 1 / sum2;
+    const thr1 = best1 * 1e-18;
+    const thr2 = best2 * 1e-18;
     let dot1 = 0;
     let dot2 = 0;
     for (let l = 0; l < cols; l++) {
-      if (s1[l] === 0 && s2[l] === 0) continue;
+      if (s1[l] < thr1 && s2[l] < thr2) continue;
       const v = wa * C[oa + l] + wp * C[op + l] - wn * C[on + l];
       q[l] = v;
       dot1 += s1[l] * v;
       dot2 -= s2[l] * v;
     }
+    dot1 *= inv1;
+    dot2 *= inv2;
     for (let l = 0; l < cols; l++) {
-      if (s1[l] === 0 && s2[l] === 0) continue;
-      const gradM1 = -(s1[l] * (q[l] - dot1)) * invTau;
-      const gradM2 = -(s2[l] * (-q[l] - dot2)) * invTau;
+      if (s1[l] < thr1 && s2[l] < thr2) continue;
+      const gradM1 = -(s1[l] * inv1 * (q[l] - dot1)) * invTau;
+      const gradM2 = -(s2[l] * inv2 * (-q[l] - dot2)) * invTau;
       // M2 = max(C[n], M1)
       const cn = C[on + l];
+      const ca = C[oa + l];
+      const cp = C[op + l];
+      const m1 = Math.max(ca, cp);
       let toM1 = gradM1;
-      if (cn > m1[l]) G[on + l] += gradM2;
-      else if (cn < m1[l]) toM1 += gradM2;
+      if (cn > m1) G[on + l] += gradM2;
+      else if (cn < m1) toM1 += gradM2;
       else {
         G[on + l] += 0.5 * gradM2;
         toM1 += 0.5 * gradM2;
       }
       // M1 = max(C[a], C[p])
-      const ca = C[oa + l];
-      const cp = C[op + l];
       if (ca > cp) G[oa + l] += toM1;
       else if (ca < cp) G[op + l] += toM1;
       else {

@@ -2,7 +2,7 @@ import { HierError, Rng } from '@hier-ts/core';
 import { detach, initBackend, tensorGrowthPerStep, tf } from '@hier-ts/engine';
 import { toPoincare } from '@hier-ts/hyperbolic';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HIERLoss, type TermTriplets, gumbelRows, gumbelStream, hashGumbel, hierLossParts, hierTerm, reciprocalKnnTriplets } from './index.js';
+import { HIERLoss, type TermTriplets, gumbelRows, gumbelStream, hashGumbel, lowbias32, zigguratExp, hierLossParts, hierTerm, reciprocalKnnTriplets } from './index.js';
 
 beforeAll(async () => {
   await initBackend('wasm');
@@ -45,6 +45,45 @@ describe('reciprocalKnnTriplets (spec §2.5)', () => {
 });
 
 describe('Gumbel noise', () => {
+  it('the ziggurat Exp(1) sampler has the exponential distribution', () => {
+    const n = 400_000;
+    let sum = 0;
+    let sq = 0;
+    let above3 = 0;
+    let below01 = 0;
+    let tail = 0;
+    let min = Number.POSITIVE_INFINITY;
+    for (let k = 0; k < n; k++) {
+      const e = zigguratExp(lowbias32(k ^ 0x1234567));
+      sum += e;
+      sq += e * e;
+      if (e > 3) above3++;
+      if (e < 0.1) below01++;
+      if (e > 8) tail++;
+      min = Math.min(min, e);
+    }
+    const mean = sum / n;
+    expect(mean).toBeCloseTo(1, 2);
+    expect(sq / n - mean * mean).toBeCloseTo(1, 1);
+    expect(above3 / n).toBeCloseTo(Math.exp(-3), 2);
+    expect(below01 / n).toBeCloseTo(1 - Math.exp(-0.1), 2);
+    expect(tail / n).toBeGreaterThan(0.5 * Math.exp(-8));
+    expect(tail / n).toBeLessThan(2 * Math.exp(-8));
+    expect(min).toBeGreaterThan(0);
+  });
+
+  it('rng noise is reproducible from the seed and differs between streams', () => {
+    const a = new Float64Array(8);
+    const b = new Float64Array(8);
+    gumbelStream({ kind: 'rng', rng: new Rng(7) }, 0, 8).fillExpNeg(3, a);
+    gumbelStream({ kind: 'rng', rng: new Rng(7) }, 0, 8).fillExpNeg(3, b);
+    expect(Array.from(a)).toEqual(Array.from(b));
+    const rng = new Rng(7);
+    gumbelStream({ kind: 'rng', rng }, 0, 8);
+    gumbelStream({ kind: 'rng', rng }, 1, 8).fillExpNeg(3, b);
+    expect(Array.from(a)).not.toEqual(Array.from(b));
+  });
+
   it('hash noise follows the golden README formula', () => {
     const out = new Float64Array(3);
     gumbelRows({ kind: 'hash', seed: 301 }, 2, 3)(1, out);

@@ -9,6 +9,7 @@ import { unaryCustomGrad } from './custom-grad.js';
 import { type GumbelSpec, gumbelStream } from './gumbel.js';
 import { type TermResult, type TermTriplets, hierTerm } from './hier-term.js';
 import { type MinedTriplets, reciprocalKnnTriplets } from './miners/reciprocal-knn.js';
+import { trainableVariable } from './proxies.js';
 import { checkEmbeddings, checkFinite, checkInt, checkPositive, readLabels } from './validate.js';
 
 export interface HierConfig {
@@ -231,7 +232,7 @@ export class HIERLoss implements MetricLoss {
     const scale = (0.9 * this.config.clipR) / Math.sqrt(d);
     const init = new Float32Array(n * d);
     for (let i = 0; i < init.length; i++) init[i] = this.rng.normal() * scale;
-    this.lcas = tf.variable(tf.tensor2d(init, [n, d]), true, `${this.name}.lcas`) as tf.Variable<tf.Rank.R2>;
+    this.lcas = trainableVariable(tf.tensor2d(init, [n, d]), `${this.name}.lcas`);
   }
 
   /** All parts, with optional injected triplets / noise (parity and diagnostics). */

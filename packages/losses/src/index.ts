@@ -1,7 +1,7 @@
 export { HIERLoss, hierLossParts, HIER_DEFAULTS, type HierConfig, type HierCallOptions, type HierLossOptions, type HierParts } from './hier.js';
 export { hierTerm, type TermResult, type TermTriplets } from './hier-term.js';
 export { reciprocalKnnTriplets, type MinedTriplets } from './miners/reciprocal-knn.js';
-export { gumbelRows, gumbelStream, hashGumbel, lowbias32, type GumbelSpec, type GumbelRowFn, type GumbelStream } from './gumbel.js';
+export { gumbelRows, gumbelStream, hashGumbel, lowbias32, zigguratExp, type GumbelSpec, type GumbelRowFn, type GumbelStream } from './gumbel.js';
 export { ProxyAnchorLoss, proxyAnchorLoss, ProxyLossBase, PROXY_ANCHOR_DEFAULTS, type ProxyAnchorConfig, type ProxyLossOptions } from './proxy-anchor.js';
 export {
   MultiSimilarityLoss,

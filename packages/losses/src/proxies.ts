@@ -31,3 +31,17 @@ export function sameLabelMatrix(labels: Int32Array): tf.Tensor2D {
   for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) v[i * n + j] = labels[i] === labels[j] ? 1 : 0;
   return tf.tensor2d(v, [n, n]);
 }
+
+/**
+ * A trainable tf.Variable registered under `name`, or `name#k` when another live variable already holds that
+ * name (tfjs refuses duplicate names; two losses of one kind may coexist). The stable logical name is what
+ * `namedVariables()` reports.
+ */
+export function trainableVariable(init: tf.Tensor2D, name: string): tf.Variable<tf.Rank.R2> {
+  const registered = tf.engine().registeredVariables;
+  let unique = name;
+  for (let k = 1; unique in registered; k++) unique = `${name}#${k}`;
+  const v = tf.variable(init, true, unique) as tf.Variable<tf.Rank.R2>;
+  init.dispose();
+  return v;
+}

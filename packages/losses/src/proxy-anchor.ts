@@ -2,7 +2,7 @@
 import { HierError, Rng } from '@hier-ts/core';
 import { type MetricLoss, type NamedVariable, tf } from '@hier-ts/engine';
 import { cosineSimilarity } from './distances.js';
-import { kaimingNormalFanOut, oneHotMatrix } from './proxies.js';
+import { kaimingNormalFanOut, oneHotMatrix, trainableVariable } from './proxies.js';
 import { checkEmbeddings, checkInt, checkPositive, readLabels } from './validate.js';
 
 export interface ProxyAnchorConfig {
@@ -68,7 +68,7 @@ export abstract class ProxyLossBase implements MetricLoss {
     this.lrScale = options.lrScale ?? 1e4;
     this.varName = `${options.name ?? lossName}.proxies`;
     const rng = options.rng ?? new Rng(0);
-    this.proxies = tf.variable(kaimingNormalFanOut(options.numClasses, options.dim, rng), true, this.varName) as tf.Variable<tf.Rank.R2>;
+    this.proxies = trainableVariable(kaimingNormalFanOut(options.numClasses, options.dim, rng), this.varName);
   }
 
   abstract compute(z: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar;

@@ -6,7 +6,7 @@
 import { HierError, Rng } from '@hier-ts/core';
 import { type MetricLoss, type NamedVariable, tf } from '@hier-ts/engine';
 import { l2Normalize } from './distances.js';
-import { kaimingUniformSqrt5, oneHotMatrix } from './proxies.js';
+import { kaimingUniformSqrt5, oneHotMatrix, trainableVariable } from './proxies.js';
 import { checkEmbeddings, checkInt, readLabels } from './validate.js';
 
 export interface SoftTripleConfig {
@@ -44,6 +44,7 @@ export class SoftTripleLoss implements MetricLoss {
   readonly centers: tf.Variable<tf.Rank.R2>;
   readonly config: SoftTripleConfig;
   private readonly lrScale: number;
+  private readonly numClasses: number;
 
   constructor(options: { numClasses: number; dim: number; rng?: Rng; lrScale?: number } & Partial<SoftTripleConfig>) {
     checkInt(options.numClasses, 'numClasses', 'SoftTripleLoss');
@@ -58,10 +59,8 @@ export class SoftTripleLoss implements MetricLoss {
     this.numClasses = options.numClasses;
     this.lrScale = options.lrScale ?? 1e4;
     const width = options.numClasses * this.config.centersPerClass;
-    this.centers = tf.variable(kaimingUniformSqrt5(options.dim, width, width, options.rng ?? new Rng(0)), true, 'SoftTriple.centers') as tf.Variable<tf.Rank.R2>;
+    this.centers = trainableVariable(kaimingUniformSqrt5(options.dim, width, width, options.rng ?? new Rng(0)), 'SoftTriple.centers');
   }
-  private readonly numClasses: number;
-
   compute(z: tf.Tensor2D, labels: tf.Tensor1D): tf.Scalar {
     return softTripleLoss(z, labels, this.centers, this.numClasses, this.config);
   }

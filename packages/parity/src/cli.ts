@@ -44,6 +44,7 @@ async function main(argv: string[]): Promise<number> {
   for (const n of notes) console.log(`note: ${n}`);
   const t0 = performance.now();
   const report = await runParity(paths, { log: (l) => console.log(l), suites });
+  if (report.outcomes.length === 0) console.log(`no golden *.json documents found under: ${paths.join(', ')}`);
   const aux = report.outcomes.filter((o) => o.status === 'auxiliary').length;
   console.log(
     `${report.pass ? 'OK' : 'FAILED'}: ${report.cases - report.failed}/${report.cases} cases passed, ${report.failed} failed, ` +

@@ -56,6 +56,30 @@ describe.skipIf(!haveGolden)('golden vectors', () => {
   });
 });
 
+describe.skipIf(!haveGolden)('mining checks', () => {
+  it('a changed positive set fails unless the reference marks that top-k boundary as fragile', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parity-'));
+    try {
+      const doc = JSON.parse(fs.readFileSync(path.join(GOLDEN, 'hier_a.f32.json'), 'utf8'));
+      const row = doc.mining[0].valid_anchors[0];
+      doc.mining[0].pos_sets[row] = doc.mining[0].pos_sets[row].slice(1);
+      doc.mining[0].topk_gap.data[row] = 0.5;
+      for (const j of doc.mining[0].pos_sets[row]) doc.mining[0].topk_gap.data[j] = 0.5;
+      fs.writeFileSync(path.join(dir, 'strict.json'), JSON.stringify(doc));
+      doc.mining[0].topk_gap.data[row] = 1e-7;
+      fs.writeFileSync(path.join(dir, 'fragile.json'), JSON.stringify(doc));
+      const report = await runParity([dir], { suites: BUILTIN_SUITES });
+      const by = (f: string) => report.outcomes.find((o) => o.file.endsWith(f))?.results[0];
+      expect(by('strict.json')?.comparisons.find((c) => c.name === 'mining.0.pos_sets')?.pass).toBe(false);
+      const fragile = by('fragile.json')?.comparisons.find((c) => c.name === 'mining.0.pos_sets');
+      expect(fragile?.pass).toBe(true);
+      expect(fragile?.note).toMatch(/fragile/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('runner', () => {
   it('collects json recursively and skips index.json / README', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'parity-'));

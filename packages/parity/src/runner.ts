@@ -39,7 +39,7 @@ function isCaseFileName(name: string): boolean {
 /** Every candidate `*.json` under the given files/folders (recursive, sorted; index.json and README skipped). */
 export function collectFiles(inputs: readonly string[]): string[] {
   const out: string[] = [];
-  const walk = (p: string, explicit: boolean): void => {
+  const walk = (p: string): void => {
     let st: fs.Stats;
     try {
       st = fs.statSync(p);
@@ -47,12 +47,12 @@ export function collectFiles(inputs: readonly string[]): string[] {
       throw new HierError('E_PATH', `parity: '${p}' does not exist`);
     }
     if (st.isDirectory()) {
-      for (const e of fs.readdirSync(p).sort()) walk(path.join(p, e), false);
-    } else if (explicit ? p.toLowerCase().endsWith('.json') : isCaseFileName(path.basename(p))) {
+      for (const e of fs.readdirSync(p).sort()) walk(path.join(p, e));
+    } else if (isCaseFileName(path.basename(p))) {
       out.push(p);
     }
   };
-  for (const p of inputs) walk(p, true);
+  for (const p of inputs) walk(p);
   return [...new Set(out)];
 }
 

@@ -61,3 +61,4 @@ export { train, type TrainData, type TrainDeps, type TrainResult, type EpochReco
 export { createToyModel, createToyLoss, createToyData, toyFactory, type ToyModelOptions, type ToyLossOptions, type ToyDataOptions, type ToyFactoryOptions } from './toy.js';
 export { hierFactory, hierFactorySpec, type HierFactoryOptions } from './factory.js';
 export { samplerData, type SamplerDataOptions } from './data.js';
+export { evaluateWith, flattenEvalResult } from './evaluation.js';

@@ -44,18 +44,23 @@ export class Mailbox {
   }
 
   next(...types: string[]): Promise<Message> {
+    return this.within(this.timeoutMs, ...types);
+  }
+
+  /** `next` with its own timeout (e.g. a longer one for start-up, which loads wasm and builds the model). */
+  within(timeoutMs: number, ...types: string[]): Promise<Message> {
     const i = this.queue.findIndex((m) => types.includes(m.type));
     if (i >= 0) return Promise.resolve(this.queue.splice(i, 1)[0]!);
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const w: (typeof this.waiters)[number] = { types, resolve, reject };
-      if (this.timeoutMs > 0 && Number.isFinite(this.timeoutMs)) {
+      if (timeoutMs > 0 && Number.isFinite(timeoutMs)) {
         w.timer = setTimeout(() => {
           this.waiters = this.waiters.filter((x) => x !== w);
-          const err = new HierError('E_REPLICA', `${this.who}: no '${types.join("' or '")}' message within ${this.timeoutMs} ms`);
+          const err = new HierError('E_REPLICA', `${this.who}: no '${types.join("' or '")}' message within ${timeoutMs} ms`);
           this.fail(err);
           reject(err);
-        }, this.timeoutMs);
+        }, timeoutMs);
       }
       this.waiters.push(w);
     });

@@ -10,6 +10,7 @@ import { type BackendRequest, initBackend } from '@hier-ts/engine';
 import { HubCollective, SabCollective } from './collective.js';
 import type { TrainConfig } from './config.js';
 import { Mailbox, type Message } from './mailbox.js';
+import { FlatLayout, collectParams } from './params.js';
 import { type Collective, Replica, type ReplicaFactory } from './replica.js';
 import { FrameReader, encodeFrame } from './wire.js';
 
@@ -58,17 +59,17 @@ async function serve(link: Link): Promise<void> {
   if (typeof factory !== 'function') throw new HierError('E_REPLICA', `factory ${spec.export} not exported by ${spec.module}`);
   const lossRng = new Rng(cfg.seed);
   const parts = await factory(cfg, { rank, size, lossRng, options: spec.options });
+  // The parent sizes the shared buffers from this before any replica allocates optimiser state.
+  const paramCount = new FlatLayout(collectParams(parts.model, { metric: parts.metric, hier: parts.hier }, cfg)).size;
   let collective: Collective;
   const timeoutMs = (init.timeoutMs as number) ?? 600_000;
   if (isThread) {
-    const probe = new Replica(parts, cfg);
-    send({ type: 'ready', params: probe.layout.size, emb: parts.model.embeddingDim });
+    send({ type: 'ready', params: paramCount, emb: parts.model.embeddingDim });
     const attach = await mailbox.next('attach');
     collective = new SabCollective(rank, size, attach.ctrl as SharedArrayBuffer, attach.data as SharedArrayBuffer, attach.slot as number, timeoutMs);
   } else {
     collective = new HubCollective(rank, size, send, (t) => mailbox.next(t));
-    const probe = new Replica(parts, cfg);
-    send({ type: 'ready', params: probe.layout.size, emb: parts.model.embeddingDim });
+    send({ type: 'ready', params: paramCount, emb: parts.model.embeddingDim });
   }
   const replica = new Replica(parts, cfg, collective);
   await replica.init();

@@ -73,7 +73,9 @@ describe('data-parallel replicas', () => {
       expect(Array.from(p0!)).toEqual(Array.from(p1!));
       expect(maxRelDiff(p0!, reference)).toBeLessThan(2e-5);
       // and they did move
-      expect(maxRelDiff(p0!, (await (await startReplicas(cfg({ batch_size: 16 }), { factory, localFactory: toyFactory as never })).parameters())[0]!)).toBeGreaterThan(1e-3);
+      const fresh = await startReplicas(cfg({ batch_size: 16 }), { factory, localFactory: toyFactory as never });
+      open.push(fresh);
+      expect(maxRelDiff(p0!, (await fresh.parameters())[0]!)).toBeGreaterThan(1e-3);
     });
   }
 
@@ -89,5 +91,14 @@ describe('data-parallel replicas', () => {
     open.push(two);
     await two.step(globalBatch(1, 16), { it: 0, itersPerEpoch: 3 });
     await expect(two.step(globalBatch(2, 16), { it: 1, itersPerEpoch: 3 })).rejects.toThrow(/replica 1 \(thread\) exited with code 7/);
+  });
+
+  it('a replica that stops answering fails the run after the timeout instead of hanging', async () => {
+    const two = await WorkerGroup.start({ cfg: cfg({ devices: 2, replica_transport: 'threads' }), factory: { ...factory, options: { ...options, hangAtStep: 1 } }, transport: 'threads', timeoutMs: 3000 });
+    open.push(two);
+    await two.step(globalBatch(1, 16), { it: 0, itersPerEpoch: 3 });
+    const t0 = Date.now();
+    await expect(two.step(globalBatch(2, 16), { it: 1, itersPerEpoch: 3 })).rejects.toThrow(/replica \d \(thread\)/);
+    expect(Date.now() - t0).toBeLessThan(30_000);
   });
 });

@@ -31,7 +31,12 @@ export class LocalDriver implements ReplicaDriver {
   readonly size = 1;
   readonly transport = 'local' as const;
   readonly replica: Replica;
-  constructor(parts: ReplicaParts, cfg: TrainConfig) {
+  /** `ownsParts`: the driver built the model and losses itself, so close() disposes them. */
+  constructor(
+    parts: ReplicaParts,
+    cfg: TrainConfig,
+    private readonly ownsParts = false,
+  ) {
     this.replica = new Replica(parts, cfg);
   }
   step(batch: LocalBatch, ctx: StepContext): Promise<StepReport> {
@@ -46,7 +51,13 @@ export class LocalDriver implements ReplicaDriver {
   async parameters(): Promise<Float32Array[]> {
     return [await this.replica.parameters()];
   }
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    if (!this.ownsParts) return;
+    const { model, metric, hier } = this.replica.parts;
+    model.dispose();
+    metric?.dispose();
+    hier?.dispose();
+  }
 }
 
 export interface WorkerGroupOptions {
@@ -55,6 +66,8 @@ export interface WorkerGroupOptions {
   transport: 'threads' | 'processes';
   /** Per-message timeout (a replica that stops answering fails the run). Default 15 min. */
   timeoutMs?: number;
+  /** Timeout of start-up (wasm, model build, first state broadcast). Default max(timeoutMs, 5 min). */
+  startupTimeoutMs?: number;
   /** tfjs backend inside replicas (default: wasm for threads, cfg.backend for processes). */
   backend?: string;
 }
@@ -97,6 +110,7 @@ export class WorkerGroup implements ReplicaDriver {
     const { cfg } = opts;
     const g = new WorkerGroup(cfg.devices, opts.transport);
     const timeoutMs = opts.timeoutMs ?? 15 * 60_000;
+    g.startupTimeoutMs = opts.startupTimeoutMs ?? Math.max(timeoutMs, 5 * 60_000);
     const url = resolveWorkerUrl(import.meta.url, './replica-worker.js');
     try {
       if (opts.transport === 'threads') {
@@ -158,7 +172,7 @@ export class WorkerGroup implements ReplicaDriver {
     const port = (server.address() as net.AddressInfo).port;
     const sockets = new Map<number, net.Socket>();
     const connected = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new HierError('E_REPLICA', `replica processes did not connect within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => reject(new HierError('E_REPLICA', `replica processes did not connect within ${this.startupTimeoutMs} ms`)), this.startupTimeoutMs);
       server.on('connection', (sock) => {
         sock.setNoDelay(true);
         const reader = new FrameReader();
@@ -232,10 +246,13 @@ export class WorkerGroup implements ReplicaDriver {
     for (const p of this.peers) p.mailbox.fail(err);
   }
 
+  private startupTimeoutMs = 0;
+
   private async all(...types: string[]): Promise<Message[]> {
     if (this.failure) throw this.failure;
     try {
-      return await Promise.all(this.peers.map((p) => p.mailbox.next(...types)));
+      const starting = types.includes('ready') || types.includes('initialised');
+      return await Promise.all(this.peers.map((p) => (starting ? p.mailbox.within(this.startupTimeoutMs, ...types) : p.mailbox.next(...types))));
     } catch (err) {
       this.fail(err as Error);
       throw this.failure ?? err;
@@ -342,12 +359,13 @@ export async function startReplicas(
 ): Promise<ReplicaDriver> {
   if (cfg.devices === 1) {
     let parts = opts.localParts;
+    const owns = !parts;
     if (!parts) {
       const factory = opts.localFactory ?? ((await import(opts.factory.module)) as Record<string, ReplicaFactory>)[opts.factory.export];
       if (typeof factory !== 'function') throw new HierError('E_REPLICA', `factory ${opts.factory.export} not exported by ${opts.factory.module}`);
       parts = await factory(cfg, { rank: 0, size: 1, lossRng: new Rng(cfg.seed), options: opts.factory.options });
     }
-    const d = new LocalDriver(parts, cfg);
+    const d = new LocalDriver(parts, cfg, owns);
     await d.replica.init();
     return d;
   }

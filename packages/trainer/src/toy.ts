@@ -159,6 +159,8 @@ export interface ToyFactoryOptions {
   randomLoss?: boolean;
   /** Test hook: replica 1 exits with code 7 when its loss is computed for the n-th time (0-based). */
   dieAtStep?: number;
+  /** Test hook: replica 1 stops responding (busy loop) at the n-th loss computation. */
+  hangAtStep?: number;
 }
 
 /** A `ReplicaFactory` over the toy model and loss (used by tests and the overhead benchmark). */
@@ -169,11 +171,13 @@ export function toyFactory(
   const o = ctx.options as ToyFactoryOptions;
   const model = createToyModel({ inputSize: o.inputSize, hidden: o.hidden, emb: cfg.emb, seed: cfg.seed, batchNorm: o.batchNorm });
   const metric = createToyLoss({ numClasses: o.numClasses, emb: cfg.emb, seed: cfg.seed + 1, lrScale: 10, rng: o.randomLoss ? ctx.lossRng : undefined });
-  if (o.dieAtStep !== undefined && ctx.rank === 1) {
+  if ((o.dieAtStep !== undefined || o.hangAtStep !== undefined) && ctx.rank === 1) {
     let calls = 0;
     const compute = metric.compute.bind(metric);
     metric.compute = (z, y) => {
-      if (calls++ === o.dieAtStep) process.exit(7);
+      const n = calls++;
+      if (n === o.dieAtStep) process.exit(7);
+      if (n === o.hangAtStep) for (;;) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
       return compute(z, y);
     };
   }

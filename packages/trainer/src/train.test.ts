@@ -156,4 +156,18 @@ describe('train()', () => {
     resumed.model.dispose();
     full.model.dispose();
   });
+
+  it('resumes a 2-replica (threads) run from an epoch checkpoint to the uninterrupted parameters', async () => {
+    const outA = tmp();
+    const two = (out: string, over: Partial<TrainConfig> = {}) => cfg(out, { devices: 2, batch_size: 4, saveckp_freq: 1, keep_last: 3, ...over });
+    const full = await train(two(outA), deps({ evaluate: undefined, data: createToyData(dataOpts) }));
+    expect(fs.readdirSync(path.join(outA, 'checkpoints')).filter((n) => n.startsWith('epoch-')).sort()).toEqual(['epoch-0001', 'epoch-0002', 'epoch-0003']);
+    const outB = tmp();
+    fs.cpSync(path.join(outA, 'checkpoints', 'epoch-0001'), path.join(outB, 'checkpoints', 'last'), { recursive: true });
+    const resumed = await train(two(outB, { resume: 'auto' }), deps({ evaluate: undefined, data: createToyData(dataOpts) }));
+    expect(resumed.epochsRun).toBe(2);
+    expect(Array.from(resumed.parameters)).toEqual(Array.from(full.parameters));
+    full.model.dispose();
+    resumed.model.dispose();
+  });
 });

@@ -256,6 +256,9 @@ export async function train(config: TrainConfig, deps: TrainDeps): Promise<Train
   } finally {
     await driver.close();
     await deps.data.close?.();
+    // The model is handed to the caller (result.model); the losses' variables are released here.
+    localParts.metric?.dispose();
+    localParts.hier?.dispose();
   }
 }
 

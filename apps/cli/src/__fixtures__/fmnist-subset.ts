@@ -9,7 +9,7 @@ import path from 'node:path';
 function idx(magicType: number, dims: number[], data: Uint8Array): Buffer {
   const head = Buffer.alloc(4 + 4 * dims.length);
   head.writeUInt32BE((magicType << 8) | dims.length, 0);
-  dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
+  for (let i = 0; i < dims.length; i++) head.writeUInt32BE(dims[i]!, 4 + 4 * i);
   return Buffer.concat([head, Buffer.from(data)]);
 }
 
@@ -24,8 +24,8 @@ export function writeFashionMnistSubset(dir: string, trainPerClass: number, test
   const test: { px: number[]; y: number }[] = [];
   for (let c = 0; c < 10; c++) {
     const rows = (JSON.parse(fs.readFileSync(path.join(pkgDir, 'src', 'clothes', `${c}.json`), 'utf8')) as { data: number[][] }).data;
-    rows.slice(0, trainPerClass).forEach((px) => train.push({ px, y: c }));
-    rows.slice(trainPerClass, trainPerClass + testPerClass).forEach((px) => test.push({ px, y: c }));
+    for (const px of rows.slice(0, trainPerClass)) train.push({ px, y: c });
+    for (const px of rows.slice(trainPerClass, trainPerClass + testPerClass)) test.push({ px, y: c });
   }
   fs.mkdirSync(dir, { recursive: true });
   for (const [prefix, set, per] of [

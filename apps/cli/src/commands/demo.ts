@@ -77,8 +77,9 @@ interface DemoFlags {
 
 /** The trainer config of the demo (flag names as train.py; printable with `hier train --config`). */
 export function demoConfig(f: DemoFlags, arrowFile: string): Record<string, string | number | boolean | null> {
-  // Whole classes per replica: the global batch is rounded down to a multiple of IPC × devices.
-  const perReplica = Math.floor(DEMO_RECIPE.globalBatch / f.devices / 2) * 2;
+  // The reference batch of 90 split over the replicas (rounded down so the global batch holds whole IPC pairs).
+  let perReplica = Math.max(1, Math.floor(DEMO_RECIPE.globalBatch / f.devices));
+  while (perReplica > 1 && (perReplica * f.devices) % 2 !== 0) perReplica--;
   return {
     model: 'cnn4',
     image_size: 28,

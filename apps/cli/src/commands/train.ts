@@ -14,6 +14,9 @@ const EXAMPLES = [
   '  hier train --config scripts/cub_r50.yaml --backend tensorflow-gpu --devices 2   # (needs @tensorflow/tfjs-node-gpu)',
 ];
 
+/** Flags of `hier train` that steer the CLI or the replica factory rather than TrainConfig. */
+const CLI_ONLY = new Set(['official_bool_parsing', 'metric_lr_scale', 'hier_lr_scale']);
+
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train',
@@ -27,15 +30,24 @@ export const trainCommand: Command = {
     const trainer = await import('@hier-ts/trainer');
     const values: Record<string, string | number | boolean | null> = {};
     for (const [k, v] of Object.entries(args.values)) {
-      if (flagKey(k) === 'official_bool_parsing') continue;
+      if (CLI_ONLY.has(flagKey(k))) continue;
       values[k] = v as string | number | boolean | null;
+    }
+    const scales = args.values as { metric_lr_scale?: number; hier_lr_scale?: number };
+    for (const [flag, s] of Object.entries(scales)) {
+      if ((flag === 'metric_lr_scale' || flag === 'hier_lr_scale') && s !== undefined && !(s > 0)) throw new HierError('E_FLAG_VALUE', `--${flag} must be > 0, got ${s}`);
     }
     const cfg = trainer.validateConfig(trainer.configFromFlags(values));
     checkDataPath(cfg.data_path, cfg.resume);
     await chooseBackend(cfg.backend, io);
     const { runTraining } = await import('../wiring/session.js');
     const log = (line: string) => io.stderr.write(`${line}\n`);
-    const s = await runTraining(cfg, { log, progressStream: io.stderr });
+    const s = await runTraining(cfg, {
+      log,
+      progressStream: io.stderr,
+      ...(scales.metric_lr_scale !== undefined ? { metricLrScale: scales.metric_lr_scale } : {}),
+      ...(scales.hier_lr_scale !== undefined ? { hierLrScale: scales.hier_lr_scale } : {}),
+    });
     await s.dataset.close();
     io.stdout.write(formatTrainResult(s.result));
     return 0;

@@ -1,7 +1,7 @@
 /**
- * Connects an ingested Arrow dataset (@hier-ts/data) to the trainer's `TrainData` and the evaluator's `EvalSource`:
- * the train split through the official sampler and the training augmentation, evaluation splits in order with the
- * evaluation transform. No pixels or labels are invented here; this only picks rows and renumbers classes.
+ * Connects an ingested Arrow dataset (@hier-ts/data) to the trainer (which rows train, with which augmentation and
+ * how many loader threads) and to the evaluator (`EvalSource`: evaluation splits in order with the evaluation
+ * transform). No pixels or labels are invented here; this only picks rows.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -66,82 +66,16 @@ export async function openArrow(file: string, dataset: string): Promise<ArrowDat
   return ds;
 }
 
-/** Class ids renumbered 0..C−1 in ascending order of the stored label (PA needs contiguous proxies). */
-export function classIndex(labels: ArrayLike<number>): Map<number, number> {
-  const uniq = [...new Set(Array.from(labels))].sort((a, b) => a - b);
-  return new Map(uniq.map((y, i) => [y, i]));
-}
-
-function augmentFor(dataset: string, cfg: Pick<TrainConfig, 'model' | 'image_size' | 'resize_size' | 'crop_size'>, mode: 'train' | 'eval', data: typeof import('@hier-ts/data')): AugmentSpec {
+export function augmentFor(dataset: string, cfg: Pick<TrainConfig, 'model' | 'image_size' | 'resize_size' | 'crop_size'>, mode: 'train' | 'eval', data: typeof import('@hier-ts/data')): AugmentSpec {
   if (dataset === 'FashionMNIST') return mode === 'train' ? data.fashionMnistTrainAugment() : data.fashionMnistEvalAugment();
   return mode === 'train' ? data.trainAugment(cfg.model, cfg.image_size) : data.evalAugment(cfg.model, cfg.resize_size, cfg.crop_size);
 }
 
-function loaderWorkers(ds: ArrowDataset, cfg: Pick<TrainConfig, 'num_workers' | 'devices'>): number {
+export function loaderWorkers(ds: ArrowDataset, cfg: Pick<TrainConfig, 'num_workers' | 'devices'>): number {
   // Raw-pixel files (Fashion-MNIST) decode faster in-process than a worker round trip.
   if (ds.info.imageFormat === 'raw') return 0;
   const cores = os.availableParallelism?.() ?? os.cpus().length;
   return Math.max(1, Math.min(cfg.num_workers, Math.floor(cores / Math.max(1, cfg.devices))));
-}
-
-export interface PreparedTrainData {
-  numTrainImages: number;
-  numClasses: number;
-  inChannels: number;
-  batches(epoch: number, start: number, iters: number): AsyncIterable<Batch>;
-  state(): unknown;
-  close(): Promise<void>;
-}
-
-/**
- * The trainer's data source over the `train` split. Batches are a function of (seed, epoch, index): the
- * sampler's carried generator is replayed from epoch 0 when a resumed run asks for a later epoch first.
- */
-export async function trainData(ds: ArrowDataset, cfg: TrainConfig): Promise<PreparedTrainData> {
-  const data = await import('@hier-ts/data');
-  const rows = ds.indicesOf('train');
-  if (rows.length === 0) throw new HierError('E_DATASET', `${ds.info.file} has no rows with split 'train'`);
-  const raw = Int32Array.from(rows, (r) => ds.labels[r]!);
-  const map = classIndex(raw);
-  const labels = Int32Array.from(raw, (y) => map.get(y)!);
-  const global = cfg.batch_size * cfg.devices;
-  const makeSampler = () =>
-    cfg.IPC > 0
-      ? new data.UniqueClassSampler({ labels, batchSize: global, imagesPerClass: cfg.IPC, seed: cfg.seed })
-      : new data.ShuffledSampler({ size: rows.length, batchSize: global, seed: cfg.seed });
-  let sampler = makeSampler();
-  let nextEpoch = 0;
-  const epochBatches = (epoch: number): Int32Array[] => {
-    if (epoch < nextEpoch) {
-      sampler = makeSampler();
-      nextEpoch = 0;
-    }
-    let out: Int32Array[] = [];
-    while (nextEpoch <= epoch) out = sampler.epoch(nextEpoch++);
-    return out;
-  };
-  const augment = augmentFor(ds.info.dataset, cfg, 'train', data);
-  const channels = ds.channels[rows[0]!]!;
-  return {
-    numTrainImages: rows.length,
-    numClasses: map.size,
-    inChannels: ds.info.dataset === 'FashionMNIST' ? channels : 3,
-    async *batches(epoch, start, iters) {
-      const picked = epochBatches(epoch)
-        .slice(start, iters)
-        .map((b) => Int32Array.from(b, (p) => rows[p]!));
-      const loader = data.createLoader({
-        dataset: ds,
-        batches: picked,
-        augment,
-        seed: (Math.imul(cfg.seed + 1, 0x9e3779b1) + epoch * 7919 + start) >>> 0,
-        workers: loaderWorkers(ds, cfg),
-      });
-      for await (const b of loader) yield { ...b, labels: Int32Array.from(b.labels, (y) => map.get(y)!) };
-    },
-    state: () => ({ nextEpoch }),
-    close: () => ds.close(),
-  };
 }
 
 /** An evaluation split as @hier-ts/eval's `EvalSource`: every row once, `indices` = position in the split. */
@@ -158,7 +92,7 @@ export async function evalSource(
   if (limit !== undefined && limit < rows.length) rows = rows.slice(0, limit);
   const augment = augmentFor(ds.info.dataset, cfg, 'eval', data);
   const position = new Map<number, number>();
-  rows.forEach((r, i) => position.set(r, i));
+  for (let i = 0; i < rows.length; i++) position.set(rows[i]!, i);
   const col = coarseColumn ? ds.extra[coarseColumn] : undefined;
   const coarseLabels = col ? Int32Array.from(rows, (r) => Number(col[r])) : undefined;
   const workers = loaderWorkers(ds, { num_workers: 2, devices: 1 });

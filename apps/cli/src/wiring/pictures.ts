@@ -53,7 +53,7 @@ export async function drawRun(
   const samples = evaluation.embedded.embeddings;
   const labels = evaluation.embedded.labels;
   const coarse = evaluation.embedded.coarseLabels;
-  const hierarchy = proxies && opts.c > 0 ? ev.buildHierarchy(proxies, samples, { c: opts.c }) : null;
+  const hierarchy = proxies && opts.c > 0 ? await ev.buildHierarchy(proxies, samples, { c: opts.c }) : null;
   const { svg } =
     opts.c > 0
       ? ev.poincareDiskSvg({ samples, labels, ...(proxies ? { proxies } : {}), ...(hierarchy ? { hierarchy } : {}), c: opts.c, title: opts.title, maxSamples: opts.maxSamples ?? 3000 })

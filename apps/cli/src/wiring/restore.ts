@@ -7,9 +7,8 @@ import path from 'node:path';
 import { HierError, Rng } from '@hier-ts/core';
 import type { EmbeddingModel } from '@hier-ts/engine';
 import type { Matrix } from '@hier-ts/eval';
-import type { TrainConfig } from '@hier-ts/trainer';
+import type { HierFactoryOptions, TrainConfig } from '@hier-ts/trainer';
 import { readJson } from '../common.js';
-import { type FactoryOptions, buildReplica } from './factory.js';
 import { proxiesInBall } from './pictures.js';
 
 export interface RestoredRun {
@@ -33,7 +32,7 @@ export function findCheckpoint(arg: string): string {
 }
 
 export async function restoreRun(arg: string): Promise<RestoredRun> {
-  const { loadCheckpoint } = await import('@hier-ts/trainer');
+  const { loadCheckpoint, hierFactory } = await import('@hier-ts/trainer');
   const { tf } = await import('@hier-ts/engine');
   const dir = findCheckpoint(arg);
   const ckpt = await loadCheckpoint(dir);
@@ -41,16 +40,16 @@ export async function restoreRun(arg: string): Promise<RestoredRun> {
   const tensors = ckpt.replica.tensors;
   const runDir = path.basename(path.dirname(dir)) === 'checkpoints' ? path.dirname(path.dirname(dir)) : null;
   const runJson = runDir ? path.join(runDir, 'run.json') : null;
-  let options: FactoryOptions;
+  let options: HierFactoryOptions;
   if (runJson && fs.existsSync(runJson)) {
-    options = readJson<{ factoryOptions: FactoryOptions }>(runJson, 'run description').factoryOptions;
+    options = readJson<{ factoryOptions: HierFactoryOptions }>(runJson, 'run description').factoryOptions;
   } else {
     // Without run.json: the class count is the metric loss's proxy count, the input channels the dataset's.
     const proxyKey = Object.keys(tensors).find((k) => k.startsWith('loss.'));
     options = { numClasses: proxyKey ? tensors[proxyKey]!.shape[0]! : 1, inChannels: cfg.dataset === 'FashionMNIST' ? 1 : 3 };
   }
   // Only the model is needed: building the losses would allocate proxies for nothing.
-  const parts = await buildReplica({ ...cfg, lambda1: 0, lambda2: 0 }, { rank: 0, size: 1, lossRng: new Rng(cfg.seed), options });
+  const parts = await hierFactory({ ...cfg, lambda1: 0, lambda2: 0, load_from: null }, { rank: 0, size: 1, lossRng: new Rng(cfg.seed), options });
   for (const v of parts.model.stateVariables()) {
     const t = tensors[`model.${v.name}`];
     if (!t) throw new HierError('E_CHECKPOINT', `${dir} lacks model tensor '${v.name}' for ${cfg.model}`);

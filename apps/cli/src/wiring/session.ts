@@ -5,13 +5,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { resolveWorkerUrl } from '@hier-ts/core';
+import { HierError } from '@hier-ts/core';
 import type { ArrowDataset } from '@hier-ts/data';
 import type { TrainConfig, TrainResult } from '@hier-ts/trainer';
 import { writeJson } from '../common.js';
-import { openArrow, resolveArrow, trainData } from './data.js';
+import type { HierFactoryOptions } from '@hier-ts/trainer';
+import { augmentFor, loaderWorkers, openArrow, resolveArrow } from './data.js';
 import { type SplitEvaluation, evaluateSplits, flattenMetrics } from './evaluation.js';
-import { type FactoryOptions, buildReplica } from './factory.js';
 
 export interface SessionOptions {
   log: (line: string) => void;
@@ -31,21 +31,26 @@ export interface SessionResult {
   lastEval: SplitEvaluation[] | null;
   dataset: ArrowDataset;
   arrowFile: string;
-  factoryOptions: FactoryOptions;
+  factoryOptions: HierFactoryOptions;
 }
 
-export async function runTraining(cfg: TrainConfig, opts: SessionOptions): Promise<SessionResult> {
-  const { train, validateConfig } = await import('@hier-ts/trainer');
+export async function runTraining(config: TrainConfig, opts: SessionOptions): Promise<SessionResult> {
+  // Absolute, so eval/embed/visualize find the data from the checkpoint's config whatever their working folder.
+  const cfg: TrainConfig = { ...config, data_path: path.resolve(config.data_path) };
+  const { train, validateConfig, samplerData, hierFactory, hierFactorySpec } = await import('@hier-ts/trainer');
   const outDir = path.resolve(cfg.output_dir);
   const arrowFile = await resolveArrow(cfg.dataset, cfg.data_path, opts.cacheDir ?? path.join(outDir, 'data'), opts.log);
   const ds = await openArrow(arrowFile, cfg.dataset);
   try {
-    const data = await trainData(ds, cfg);
+    const rows = ds.indicesOf('train');
+    if (rows.length === 0) throw new HierError('E_DATASET', `${arrowFile} has no rows with split 'train'`);
+    const dataModule = await import('@hier-ts/data');
+    const data = await samplerData({ dataset: ds, rows, augment: augmentFor(ds.info.dataset, cfg, 'train', dataModule), cfg, workers: loaderWorkers(ds, cfg) });
     validateConfig(cfg, { numClasses: data.numClasses, numTrainImages: data.numTrainImages });
-    const factoryOptions: FactoryOptions = {
+    const factoryOptions: HierFactoryOptions = {
       numClasses: data.numClasses,
-      inChannels: data.inChannels,
-      ...(opts.metricLrScale !== undefined ? { metricLrScale: opts.metricLrScale } : {}),
+      inChannels: ds.info.dataset === 'FashionMNIST' ? ds.channels[rows[0]!]! : 3,
+      ...(opts.metricLrScale !== undefined ? { proxyLrScale: opts.metricLrScale } : {}),
       ...(opts.hierLrScale !== undefined ? { hierLrScale: opts.hierLrScale } : {}),
     };
     fs.mkdirSync(outDir, { recursive: true });
@@ -53,8 +58,8 @@ export async function runTraining(cfg: TrainConfig, opts: SessionOptions): Promi
     await writeJson(path.join(outDir, 'run.json'), { arrowFile, factoryOptions, evalLimit: opts.evalLimit ?? null, startedAt: new Date().toISOString() });
     let lastEval: SplitEvaluation[] | null = null;
     const result = await train(cfg, {
-      factory: { module: resolveWorkerUrl(import.meta.url, './factory.js').href, export: 'buildReplica', options: factoryOptions },
-      localFactory: buildReplica,
+      factory: hierFactorySpec(factoryOptions),
+      localFactory: hierFactory,
       // The dataset stays open after training for the final report and pictures; the caller closes it.
       data: { ...data, close: () => undefined },
       evaluate: async (model) => {

@@ -19,8 +19,13 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[3, 6, 4], [3, 5, 6], true, true],
   [[2, 3, 4, 6], [2, 3, 5, 6], false, true],
   [[3, 6, 4], [1, 6, 5], true, false],
+  [[4, 7, 6], [6, 5], false, false], // shared B: folded into one tall product
+  [[2, 3, 7, 6], [1, 6, 5], false, false],
+  [[4, 6, 7], [5, 6], true, true],
   [[1, 4, 6], [3, 5, 6], false, true],
-  // Big enough per product (m·k·n ≥ 2^20) to run as one 2-D product per batch entry.
+  // Big enough per product (m·k·n ≥ 2^14) to run as one 2-D product per batch entry.
+  [[5, 33, 24], [5, 24, 21], false, false],
+  [[4, 3, 33, 24], [4, 3, 21, 24], false, true],
   [[3, 130, 64], [3, 64, 130], false, false],
   [[2, 2, 130, 64], [2, 2, 130, 64], false, true],
   [[3, 64, 130], [3, 64, 130], true, false],
@@ -49,14 +54,15 @@ describe('BatchMatMul with transposes on wasm matches the cpu backend', () => {
     const b = tf.randomUniform([200, 8]);
     const c = tf.randomUniform([8, 16]);
     const big = tf.randomUniform([3, 130, 64]);
+    const w = tf.randomUniform([64, 8]);
     const step = () => {
       tf.dispose([tf.matMul(a, b, true, false), tf.matMul(b, c, false, false), tf.matMul(a, c, false, true), tf.matMul(c, b, true, true)]);
-      tf.dispose([tf.matMul(big, big, false, true), tf.matMul(big, big, true, false)]);
+      tf.dispose([tf.matMul(big, big, false, true), tf.matMul(big, big, true, false), tf.matMul(big, w)]);
     };
     step();
     const before = wasmFootprint();
     for (let i = 0; i < 3; i++) step();
     expect(wasmFootprint()).toEqual(before);
-    tf.dispose([a, b, c, big]);
+    tf.dispose([a, b, c, big, w]);
   });
 });

@@ -5,6 +5,7 @@ import { initBackend } from '../backend.js';
 import { tf } from '../tf.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
+import { stridedInputGrad } from './strided-input-grad.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -69,6 +70,24 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm match the cpu backe
       expect(err).toBeLessThan(2e-5);
     });
   }
+
+  it('takes the phase-decomposition path (no zero insertion) for every small strided case', async () => {
+    await initBackend('wasm');
+    for (const c of CASES.filter((k) => k.stride > 1 && k.k > 1)) {
+      const info = tf.backend_util.computeConv2DInfo(c.x, [c.k, c.k, c.x[3], c.co], c.stride, 1, c.pad, 'floor');
+      const dy = tf.ones(info.outShape) as tf.Tensor4D;
+      const f = tf.ones([c.k, c.k, c.x[3], c.co]) as tf.Tensor4D;
+      const before = wasmFootprint();
+      let out: tf.TensorInfo | null = null;
+      tf.tidy(() => {
+        out = stridedInputGrad(dy, f, c.x, { sh: c.stride, sw: c.stride, top: info.padInfo.top, left: info.padInfo.left }, tf.backend());
+      });
+      expect(out, c.name).not.toBeNull();
+      tf.engine().makeTensorFromTensorInfo(out as unknown as tf.TensorInfo, tf.backend()).dispose();
+      expect(wasmFootprint()).toEqual(before);
+      tf.dispose([dy, f]);
+    }
+  });
 
   it('gives back every tensor and wasm buffer it allocates', async () => {
     await initBackend('wasm');

@@ -21,7 +21,7 @@ export function registerWasmTrainingKernels(): string[] {
   if (registered) return wasmKernelNames();
   for (const k of KERNELS) {
     const stock = rememberStockWasmKernel(k.kernelName);
-    if (stock) tf.unregisterKernel(k.kernelName, 'wasm');
+    if (tf.getKernel(k.kernelName, 'wasm')) tf.unregisterKernel(k.kernelName, 'wasm');
     // The stock setupFunc must still run when the backend initialises, or the stock kernelFunc we delegate to
     // would call an unbound wasm export.
     tf.registerKernel({

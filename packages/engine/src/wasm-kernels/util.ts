@@ -13,11 +13,12 @@ export interface WasmBackendLike {
   incRef(dataId: tf.DataId): void;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   typedArrayFromHeap(info: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+  disposeData(dataId: tf.DataId, force?: boolean): boolean;
 }
 
 export function asWasmBackend(backend: unknown, kernel: string): WasmBackendLike {
   const b = backend as Partial<WasmBackendLike> | null;
-  if (!b || typeof b.incRef !== 'function' || typeof b.makeOutput !== 'function' || typeof b.typedArrayFromHeap !== 'function') {
+  if (!b || typeof b.incRef !== 'function' || typeof b.makeOutput !== 'function' || typeof b.typedArrayFromHeap !== 'function' || typeof b.disposeData !== 'function') {
     throw new HierError('E_KERNEL', `${kernel}: hier-ts registered this kernel for the wasm backend only, but got another backend`);
   }
   return b as WasmBackendLike;

@@ -61,15 +61,34 @@ function recordedTriplets(doc: Record<string, unknown>, i: number, file: string)
   };
 }
 
-/** Mismatching rows between our mined sets and the reference's (0 = exact). */
-function compareSets(name: string, ours: Int32Array[], ref: number[][]): ParityComparison {
+/** README: a top-k whose k-th/(k+1)-th similarity gap is this small can flip under float32 rounding. */
+const FRAGILE_TOPK_GAP = 2e-5;
+
+/**
+ * Rows where our mined set differs from the reference's (0 = exact). A difference only counts when neither the
+ * row nor any differing member has a fragile top-k boundary (reference `topk_gap` below 2e−5); the loss itself
+ * runs on the recorded triplets either way.
+ */
+function compareSets(name: string, ours: Int32Array[], ref: number[][], gaps: number[] | null): ParityComparison {
   let bad = 0;
+  let fragile = 0;
+  const isFragile = (i: number) => gaps !== null && gaps[i] !== undefined && gaps[i] < FRAGILE_TOPK_GAP;
   for (let i = 0; i < Math.max(ours.length, ref.length); i++) {
     const a = ours[i];
     const b = ref[i];
-    if (!a || !b || a.length !== b.length || a.some((v, j) => v !== b[j])) bad++;
+    if (a && b && a.length === b.length && a.every((v, j) => v === b[j])) continue;
+    if (!a || !b) {
+      bad++;
+      continue;
+    }
+    const sa = new Set(a);
+    const sb = new Set(b);
+    const diff = [...a.filter((v) => !sb.has(v)), ...b.filter((v) => !sa.has(v))];
+    if (isFragile(i) || diff.every((j) => isFragile(j))) fragile++;
+    else bad++;
   }
-  return { name, maxAbsErr: bad, tolerance: 0, pass: bad === 0, note: bad ? `${bad} rows differ` : 'exact' };
+  const note = bad ? `${bad} rows differ` : fragile ? `${fragile} rows differ at fragile top-k boundaries` : 'exact';
+  return { name, maxAbsErr: bad, tolerance: 0, pass: bad === 0, note };
 }
 
 function compareSelections(name: string, ours: Int32Array, doc: Record<string, unknown>, s: number, file: string): ParityComparison {
@@ -101,9 +120,23 @@ function miningComparisons(doc: Record<string, unknown>, mined: [MinedTriplets, 
   for (let i = 0; i < 2; i++) {
     const r = refs[i];
     const m = mined[i];
-    out.push(compareSets(`mining.${i}.pos_sets`, m.posSets, r.pos_sets));
-    out.push(compareSets(`mining.${i}.neg_sets`, m.negSets, r.neg_sets));
-    out.push(compareSets(`mining.${i}.valid_anchors`, [m.validAnchors], [r.valid_anchors]));
+    const gaps = hasPath(doc, `mining.${i}.topk_gap`) ? goldenTensor(doc, `mining.${i}.topk_gap`, file).data : null;
+    out.push(compareSets(`mining.${i}.pos_sets`, m.posSets, r.pos_sets, gaps));
+    out.push(compareSets(`mining.${i}.neg_sets`, m.negSets, r.neg_sets, gaps));
+    const va = compareSets(`mining.${i}.valid_anchors`, [m.validAnchors], [r.valid_anchors], null);
+    if (!va.pass && gaps) {
+      // an anchor appears or disappears only through a changed positive set; fragile if every changed anchor is
+      const sa = new Set(m.validAnchors);
+      const sb = new Set(r.valid_anchors);
+      const changed = [...[...sa].filter((v) => !sb.has(v)), ...r.valid_anchors.filter((v) => !sa.has(v))];
+      const posDiffOk = out[out.length - 2].pass;
+      if (posDiffOk && changed.every((a) => gaps[a] < FRAGILE_TOPK_GAP || (r.pos_sets[a] ?? []).some((j) => gaps[j] < FRAGILE_TOPK_GAP))) {
+        va.pass = true;
+        va.maxAbsErr = 0;
+        va.note = `${changed.length} anchors differ at fragile top-k boundaries`;
+      }
+    }
+    out.push(va);
   }
   return out;
 }

@@ -64,7 +64,6 @@ export const pmathSuite: ParitySuite = {
     const names = Object.keys(inputsDoc);
     const comparisons: ParityComparison[] = [];
     const tensors = names.map((n) => toTensor(doc, `inputs.${n}`, file));
-    const byName = Object.fromEntries(names.map((n, i) => [n, tensors[i]])) as Record<string, tf.Tensor>;
     const w = hasPath(doc, 'cotangents.w') ? toTensor(doc, 'cotangents.w', file) : null;
     const params = objectAt(doc, 'params', file);
     const zeroDiagonal = params.cotangent_zero_diagonal === true;

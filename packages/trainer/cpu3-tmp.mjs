@@ -1,0 +1,17 @@
+import { initBackend } from '@hier-ts/engine';
+import { defaultConfig, createToyData, startReplicas } from '@hier-ts/trainer';
+import { hierFactory, hierFactorySpec } from '/work/main/packages/trainer/dist/factory.js';
+await initBackend('wasm');
+const R = Number(process.argv[2]);
+const cfg = { ...defaultConfig(), model: 'cnn4', image_size: 28, emb: 128, lr: 1e-3, lr_batch_ref: 90, batch_size: 90 / R, devices: R, IPC: 2, loss: 'PA', lambda2: 0.5, num_hproxies: 64, topk: 20, warmup_epochs: 0, epochs: 1, use_fp16: false, clip_grad: 1, allow_class_repeat: true, progress: false, backend: 'wasm' };
+const data = createToyData({ numImages: 3000, numClasses: 5, imageShape: [28, 28, 1], globalBatch: 90, ipc: 2, seed: 1 });
+const d = await startReplicas(cfg, { factory: hierFactorySpec({ numClasses: 5, inChannels: 1 }), localFactory: hierFactory });
+const it = data.batches(0, 0, 30)[Symbol.iterator]();
+await d.step(it.next().value, { it: 0, itersPerEpoch: 30 });
+await d.step(it.next().value, { it: 1, itersPerEpoch: 30 });
+const c0 = process.cpuUsage(); const t0 = performance.now();
+const N = 6;
+for (let s = 2; s < 2 + N; s++) await d.step(it.next().value, { it: s, itersPerEpoch: 30 });
+const c = process.cpuUsage(c0);
+console.log(JSON.stringify({ R, cpuPerStep: ((c.user + c.system) / 1e6 / N).toFixed(3), wallPerStep: ((performance.now() - t0) / 1000 / N).toFixed(3) }));
+await d.close();
