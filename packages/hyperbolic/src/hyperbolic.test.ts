@@ -96,6 +96,16 @@ describe('distances', () => {
     expect(Math.abs(d0[0] - 4.59992677)).toBeLessThan(Math.abs(d0[0] - 4.5999908) + 1e-9);
   });
 
+  it('distMatrix never materialises n×m×d (1500×1500×1024 floats would exceed the 4 GB wasm heap)', async () => {
+    const x = tf.mul(tf.randomUniform([1500, 1024], -1, 1, 'float32', 8), 0.05) as tf.Tensor2D;
+    const d = distMatrix(x, x, 0.1);
+    expect(d.shape).toEqual([1500, 1500]);
+    const v = await d.data();
+    expect(v[0]).toBe(0);
+    expect(Number.isFinite(v[1])).toBe(true);
+    tf.dispose([x, d]);
+  });
+
   it('distToOrigin uses the exact form', async () => {
     expectClose(await distToOrigin(tf.tensor2d(Z), 0.1).data(), [4.5999908, 2.29128784, 0, 0.00447214], 3e-5);
   });

@@ -51,7 +51,6 @@ export function hierTerm(
   const pairLca = new Int32Array(T);
   const tripletLca = new Int32Array(T);
   const G = needGrad ? new Float64Array(rows * cols) : null;
-  const w1 = new Float64Array(cols);
   const s1 = new Float64Array(cols);
   const s2 = new Float64Array(cols);
   const q = new Float64Array(cols);
@@ -79,57 +78,62 @@ export function hierTerm(
     const oa = triplets.anchor[t] * cols;
     const op = triplets.positive[t] * cols;
     const on = triplets.negative[t] * cols;
-    // s1/s2 hold the unnormalised noisy weights e^{z + g − const}; the arg-max is the first maximum.
-    if (W) {
-      for (let l = 0; l < cols; l++) {
-        const wa = W[oa + l];
-        const wp = W[op + l];
-        const wn = W[on + l];
-        const m = Math.min(wa, wp);
-        w1[l] = m;
-        s2[l] = Math.min(wn, m);
-      }
-    } else {
-      let mmin1 = Number.POSITIVE_INFINITY;
-      let mmin2 = Number.POSITIVE_INFINITY;
-      for (let l = 0; l < cols; l++) {
-        const ca = C[oa + l];
-        const cp = C[op + l];
-        const cn = C[on + l];
-        const m = Math.max(ca, cp);
-        const m2 = Math.max(cn, m);
-        w1[l] = m;
-        s2[l] = m2;
-        if (m < mmin1) mmin1 = m;
-        if (m2 < mmin2) mmin2 = m2;
-      }
-      for (let l = 0; l < cols; l++) {
-        w1[l] = Math.exp(-(w1[l] - mmin1) * invTau);
-        s2[l] = Math.exp(-(s2[l] - mmin2) * invTau);
-      }
-    }
+    // s1/s2 receive the unnormalised noisy weights e^{z + g − const}; the arg-max is the first maximum.
+    if (!pairZero) noisePair.fillExpNeg(t, e1);
+    if (!tripletZero) noiseTriplet.fillExpNeg(t, e2);
     let l1 = 0;
     let best1 = -1;
     let sum1 = 0;
     let l2 = 0;
     let best2 = -1;
     let sum2 = 0;
-    if (!pairZero) noisePair.fillExpNeg(t, e1);
-    if (!tripletZero) noiseTriplet.fillExpNeg(t, e2);
-    for (let l = 0; l < cols; l++) {
-      const r1 = w1[l] / e1[l];
-      const r2 = s2[l] / e2[l];
-      s1[l] = r1;
-      s2[l] = r2;
-      sum1 += r1;
-      sum2 += r2;
-      if (r1 > best1) {
-        best1 = r1;
-        l1 = l;
+    if (W) {
+      for (let l = 0; l < cols; l++) {
+        const wa = W[oa + l];
+        const wp = W[op + l];
+        const wn = W[on + l];
+        const m = Math.min(wa, wp);
+        const r1 = m / e1[l];
+        const r2 = Math.min(wn, m) / e2[l];
+        s1[l] = r1;
+        s2[l] = r2;
+        sum1 += r1;
+        sum2 += r2;
+        if (r1 > best1) {
+          best1 = r1;
+          l1 = l;
+        }
+        if (r2 > best2) {
+          best2 = r2;
+          l2 = l;
+        }
       }
-      if (r2 > best2) {
-        best2 = r2;
-        l2 = l;
+    } else {
+      let mmin1 = Number.POSITIVE_INFINITY;
+      let mmin2 = Number.POSITIVE_INFINITY;
+      for (let l = 0; l < cols; l++) {
+        const m = Math.max(C[oa + l], C[op + l]);
+        const m2 = Math.max(C[on + l], m);
+        s1[l] = m;
+        s2[l] = m2;
+        if (m < mmin1) mmin1 = m;
+        if (m2 < mmin2) mmin2 = m2;
+      }
+      for (let l = 0; l < cols; l++) {
+        const r1 = Math.exp(-(s1[l] - mmin1) * invTau) / e1[l];
+        const r2 = Math.exp(-(s2[l] - mmin2) * invTau) / e2[l];
+        s1[l] = r1;
+        s2[l] = r2;
+        sum1 += r1;
+        sum2 += r2;
+        if (r1 > best1) {
+          best1 = r1;
+          l1 = l;
+        }
+        if (r2 > best2) {
+          best2 = r2;
+          l2 = l;
+        }
       }
     }
     pairLca[t] = l1;
