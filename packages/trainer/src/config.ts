@@ -17,7 +17,7 @@ export const MODEL_NAMES = [
   'vit_tiny',
   'cnn4',
 ] as const;
-export const LOSS_NAMES = ['PA', 'MS', 'PNCA', 'SoftTriple', 'SupCon'] as const;
+export const LOSS_NAMES = ['PA', 'MS', 'PNCA', 'SoftTriple', 'SupCon', 'MSHyp'] as const;
 export const OPTIMIZER_NAMES = ['adamw', 'adam', 'sgd'] as const;
 export const DATASET_NAMES = ['CUB', 'Cars', 'SOP', 'Inshop', 'FashionMNIST'] as const;
 export const BACKEND_NAMES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -145,7 +145,7 @@ const SPECS: Spec[] = [
   { name: 'clip_r', type: 'number', default: 2.3, origin: 'official', help: 'feature clipping radius before expmap0' },
   { name: 'save_emb', type: 'boolean', default: false, origin: 'official', help: 'dump evaluation embeddings when R@1 improves' },
   { name: 'best_recall', type: 'number', default: 0, origin: 'official', help: 'starting value of the best R@1 (internal state officially)' },
-  { name: 'loss', type: 'string', default: 'PA', choices: LOSS_NAMES, origin: 'official', help: 'metric loss: PA, MS, PNCA, SoftTriple, SupCon', deviation: 'SoftTriple crashes officially; here it runs when @hier-ts/losses provides it' },
+  { name: 'loss', type: 'string', default: 'PA', choices: LOSS_NAMES, origin: 'official', help: 'metric loss: PA, MS, PNCA, SoftTriple, SupCon (MSHyp: the hyperbolic MS variant, defined but unreachable officially)', deviation: 'SoftTriple crashes officially; here it runs' },
   { name: 'cluster_start', type: 'integer', default: 0, origin: 'official', help: 'epochs before which the HIER loss is multiplied by 0' },
   { name: 'topk', type: 'integer', default: 30, origin: 'official', help: 'mutual-kNN k of the HIER triplet mining (scripts: 20)' },
   { name: 'num_hproxies', type: 'integer', default: 512, origin: 'official', help: 'number of hierarchical proxies (lr scale x50)' },

@@ -3,7 +3,7 @@ import path from 'node:path';
 import fs from 'node:fs';
 import { initBackend, tf } from '@hier-ts/engine';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { type TrainConfig, defaultConfig } from './config.js';
+import { LOSS_NAMES, MODEL_NAMES, type TrainConfig, defaultConfig } from './config.js';
 import { hierFactory, hierFactorySpec } from './factory.js';
 import { createToyData } from './toy.js';
 import { train } from './train.js';
@@ -72,5 +72,12 @@ describe('hierFactory (real backbones + losses)', () => {
     expect(two.parameters.length).toBe(one.parameters.length);
     one.model.dispose();
     two.model.dispose();
+  });
+
+  it('the config accepts exactly the registries of @hier-ts/backbones and @hier-ts/losses', async () => {
+    const { listModels } = await import('@hier-ts/backbones');
+    const { METRIC_LOSS_NAMES } = await import('@hier-ts/losses');
+    expect([...MODEL_NAMES].sort()).toEqual([...listModels()].sort());
+    expect([...LOSS_NAMES].sort()).toEqual([...METRIC_LOSS_NAMES].sort());
   });
 });
