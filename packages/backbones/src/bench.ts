@@ -8,21 +8,25 @@ interface Case {
   model: string;
   options: ModelOptions;
   imageSize: number;
+  /** Input channels (default 3). */
+  channels?: number;
   batch: number;
   quickBatch: number;
   /** Largest micro-batch that fits the 4 GB wasm heap (platform notes: ~1 GB/image R50@224, ~0.85 ViT-S@224). */
   microBatch: number;
-  anchor: number;
-  anchorNote: string;
+  /** PyTorch CPU figure from the anchors file, where one was measured. */
+  anchor?: { value: number; note: string };
 }
 
 const ANCHOR_SOURCE = 'shared/anchors/pytorch-cpu.md';
 
 const CASES: Case[] = [
-  { id: 'train-step.resnet18.64.b64', model: 'resnet18', options: {}, imageSize: 64, batch: 64, quickBatch: 16, microBatch: 64, anchor: 274, anchorNote: 'ResNet-18@64 b64, threads=2, OPENBLAS_NUM_THREADS=1' },
-  { id: 'train-step.vit_tiny.64.b64', model: 'vit_tiny', options: { patchSize: 8 }, imageSize: 64, batch: 64, quickBatch: 16, microBatch: 32, anchor: 65, anchorNote: 'ViT-Ti/8@64 b64, threads=1' },
-  { id: 'train-step.resnet50.224.b16', model: 'resnet50', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 2, anchor: 8.3, anchorNote: 'ResNet-50@224 b16, threads=2' },
-  { id: 'train-step.vit_small.224.b16', model: 'vit_small_patch16_224', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 4, anchor: 6.8, anchorNote: 'ViT-S/16@224 b16, threads=1' },
+  { id: 'train-step.resnet18.64.b64', model: 'resnet18', options: {}, imageSize: 64, batch: 64, quickBatch: 16, microBatch: 64, anchor: { value: 274, note: 'ResNet-18@64 b64, threads=2, OPENBLAS_NUM_THREADS=1' } },
+  { id: 'train-step.vit_tiny.64.b64', model: 'vit_tiny', options: { patchSize: 8 }, imageSize: 64, batch: 64, quickBatch: 16, microBatch: 32, anchor: { value: 65, note: 'ViT-Ti/8@64 b64, threads=1' } },
+  { id: 'train-step.resnet50.224.b16', model: 'resnet50', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 2, anchor: { value: 8.3, note: 'ResNet-50@224 b16, threads=2' } },
+  // The Fashion-MNIST demo's backbone (28×28×1): what the CLI trains for ~700–2000 steps on 2 worker threads.
+  { id: 'train-step.cnn4.28.b90', model: 'cnn4', options: {}, imageSize: 28, channels: 1, batch: 90, quickBatch: 45, microBatch: 90 },
+  { id: 'train-step.vit_small.224.b16', model: 'vit_small_patch16_224', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 4, anchor: { value: 6.8, note: 'ViT-S/16@224 b16, threads=1' } },
 ];
 
 /**
@@ -39,10 +43,21 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
     const microBatch = Math.min(c.microBatch, batch);
     const model = createModel(c.model, { ...c.options, imageSize: c.imageSize, seed: 0 });
     const rng = new Rng(1);
-    const x = tf.tensor4d(Float32Array.from({ length: batch * c.imageSize * c.imageSize * 3 }, () => rng.normal()), [batch, c.imageSize, c.imageSize, 3]);
+    const ch = c.channels ?? 3;
+    const x = tf.tensor4d(Float32Array.from({ length: batch * c.imageSize * c.imageSize * ch }, () => rng.normal()), [batch, c.imageSize, c.imageSize, ch]);
     const { step, dispose } = createTrainStep(model, { microBatch });
     try {
-      const t = await timeMedian(() => step(x), quick ? 1 : 3, 1);
+      // CPU time beside wall time: on a shared machine it is the steadier figure (one wasm thread = one core).
+      const cpuSamples: number[] = [];
+      const timedStep = async () => {
+        const c0 = process.cpuUsage();
+        await step(x);
+        const c = process.cpuUsage(c0);
+        cpuSamples.push((c.user + c.system) / 1e6);
+      };
+      const t = await timeMedian(timedStep, quick ? 1 : 3, 1);
+      const cpuTimed = cpuSamples.slice(1).sort((a, b) => a - b);
+      const cpuStepSeconds = cpuTimed[Math.floor(cpuTimed.length / 2)] ?? Number.NaN;
       const value = batch / t.median;
       const rec: BenchRecord = {
         id: c.id,
@@ -60,14 +75,16 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
           quick,
           stepSeconds: t.median,
           samples: t.samples,
+          cpuStepSeconds,
+          cpuImagesPerSecond: batch / cpuStepSeconds,
         },
         backend: choice.backend,
         machine,
-        anchor: { value: c.anchor, source: `${ANCHOR_SOURCE} (${c.anchorNote})` },
-        ratio: value / c.anchor,
+        ...(c.anchor ? { anchor: { value: c.anchor.value, source: `${ANCHOR_SOURCE} (${c.anchor.note})` }, ratio: value / c.anchor.value } : {}),
       };
       records.push(rec);
-      log(`${c.id}: ${value.toFixed(2)} img/s (batch ${batch}, micro-batch ${microBatch}, ${t.median.toFixed(2)} s/step; PyTorch ${c.anchor}, ratio ${(value / c.anchor).toFixed(3)})`);
+      const versus = c.anchor ? `; PyTorch ${c.anchor.value}, ratio ${(value / c.anchor.value).toFixed(3)}` : '';
+      log(`${c.id}: ${value.toFixed(2)} img/s (batch ${batch}, micro-batch ${microBatch}, ${t.median.toFixed(2)} s/step${versus})`);
     } finally {
       dispose();
       x.dispose();

@@ -42,12 +42,12 @@ export function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor
     const y = tf.add(tf.mul(centered, tf.mul(g, invStd)), b);
     // The forward runs in the engine's own tidy; keep copies of the statistics so they outlive it.
     stats = [tf.keep(tf.clone(mean)), tf.keep(tf.clone(variance))];
-    save([xi, g, mean, invStd]);
+    // The centred input rather than x and μ: the backward needs only x − μ, and recomputing it was a full-size pass.
+    save([centered, g, invStd]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [xs, gs, m, inv] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
-        const cen = tf.sub(xs, m);
+        const [cen, gs, inv] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
         const sumDy = tf.sum(dy, axes);
         const dGamma = tf.mul(tf.sum(tf.mul(dy, cen), axes), inv);
         const k1 = tf.mul(gs, inv);

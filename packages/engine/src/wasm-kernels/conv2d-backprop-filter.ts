@@ -1,7 +1,7 @@
 import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
 import type { WasmKernel } from './types.js';
-import { type KernelArgs, forwardConvInfo, requireNHWC, wrapInput } from './util.js';
+import { type KernelArgs, adoptOutput, asWasmBackend, forwardConvInfo, requireNHWC, wrapInput } from './util.js';
 
 /**
  * dW for an NHWC convolution, which stock tfjs-backend-wasm 4.22 lacks (so no conv net can train on wasm
@@ -44,6 +44,12 @@ function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
       const dy2 = tf.reshape(dy, [n * oh * ow, co]);
       return tf.reshape(tf.matMul(xs2, dy2, true, false), [1, 1, ci, co]);
     }
+    if (ci === 1 && sh === 1 && sw === 1) {
+      // One input channel (grayscale stems): the conv trick would transpose dy and pack it as a huge filter
+      // (24 ms for cnn4's [90, 28, 28, 32]); the kh·kw shifted copies of x are tiny, so one product wins (13 ms).
+      const patches = shiftedCopies(xInfo, kh, kw, oh, ow, top, left, args.backend);
+      return tf.reshape(tf.matMul(patches, tf.reshape(dy, [n * oh * ow, co]) as tf.Tensor2D), [kh, kw, 1, co]);
+    }
     const xT = tf.transpose(x, [3, 1, 2, 0]); // [Ci, H, W, N]
     const dyT = tf.transpose(dy, [1, 2, 0, 3]); // [OH, OW, N, Co]
     // Rows of x past the last window are never read; a negative "pad" means crop them away.
@@ -65,6 +71,39 @@ function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
     ); // [Ci, KH, KW, Co]
     return tf.transpose(out, [1, 2, 0, 3]);
   });
+}
+
+/**
+ * For a one-channel x [N, H, W, 1]: row (a·kw + b) holds x[n, r + a − top, c + b − left] for every output position
+ * (n, r, c) of a stride-1 conv, zero where that falls in the padding. Built in one pass over the wasm heap.
+ */
+function shiftedCopies(xInfo: tf.TensorInfo, kh: number, kw: number, oh: number, ow: number, top: number, left: number, backendArg: unknown): tf.Tensor2D {
+  const backend = asWasmBackend(backendArg, 'Conv2DBackpropFilter');
+  const [n, h, w] = xInfo.shape as [number, number, number, number];
+  const m = n * oh * ow;
+  const out = backend.makeOutput([kh * kw, m], 'float32');
+  // Views are taken after makeOutput: an allocation can grow (and so detach) the wasm heap.
+  const dst = backend.typedArrayFromHeap(out) as Float32Array;
+  const src = backend.typedArrayFromHeap(xInfo) as Float32Array;
+  dst.fill(0);
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      const row = (a * kw + b) * m;
+      const dc = b - left;
+      const c0 = Math.max(0, -dc);
+      const c1 = Math.min(ow, w - dc);
+      for (let img = 0; img < n; img++) {
+        for (let r = 0; r < oh; r++) {
+          const sr = r + a - top;
+          if (sr < 0 || sr >= h) continue;
+          const to = row + (img * oh + r) * ow;
+          const from = (img * h + sr) * w + dc;
+          for (let c = c0; c < c1; c++) dst[to + c] = src[from + c] as number;
+        }
+      }
+    }
+  }
+  return adoptOutput(out, backendArg) as tf.Tensor2D;
 }
 
 function fitTo(t: tf.Tensor4D, h: number, w: number): tf.Tensor4D {

@@ -32,6 +32,12 @@ const CASES: Case[] = [
   { name: '1x1 s2 valid even', x: [2, 8, 8, 4], k: 1, co: 6, stride: 2, pad: 'valid' },
   { name: '3x3 s1 numeric pad 1', x: [2, 6, 6, 3], k: 3, co: 2, stride: 1, pad: 1 },
   { name: '3x3 s2 explicit pad', x: [2, 9, 8, 3], k: 3, co: 2, stride: 2, pad: [[0, 0], [1, 2], [0, 1], [0, 0]] },
+  // One input channel takes the shifted-copies product for dW (stride 1 only).
+  { name: '1 channel 3x3 s1 pad 1 (cnn4 stem)', x: [3, 10, 9, 1], k: 3, co: 5, stride: 1, pad: 1 },
+  { name: '1 channel 5x5 s1 valid', x: [2, 9, 11, 1], k: 5, co: 3, stride: 1, pad: 'valid' },
+  { name: '1 channel 4x4 s1 same (asymmetric pad)', x: [2, 7, 8, 1], k: 4, co: 2, stride: 1, pad: 'same' },
+  { name: '1 channel 3x3 s1 explicit pad', x: [2, 8, 7, 1], k: 3, co: 4, stride: 1, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
+  { name: '1 channel 3x3 s2 same', x: [2, 9, 9, 1], k: 3, co: 3, stride: 2, pad: 'same' },
 ];
 
 function outShape(c: Case): number[] {

@@ -2,13 +2,16 @@ import { tf } from '../tf.js';
 import { batchMatMulKernel } from './batch-mat-mul.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
+import { meanKernel, sumKernel } from './block-reduce.js';
+import { castKernel, identityKernel } from './identity.js';
+import { maxPoolGradKernel } from './max-pool-grad.js';
 import { rememberStockWasmKernel } from './stock.js';
 import type { WasmKernel } from './types.js';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
 
 export type { WasmKernel } from './types.js';
 
-const KERNELS: WasmKernel[] = [conv2dBackpropFilterKernel, conv2dBackpropInputKernel, batchMatMulKernel, unsortedSegmentSumKernel];
+const KERNELS: WasmKernel[] = [conv2dBackpropFilterKernel, conv2dBackpropInputKernel, batchMatMulKernel, unsortedSegmentSumKernel, maxPoolGradKernel, sumKernel, meanKernel, identityKernel, castKernel];
 
 let registered = false;
 
