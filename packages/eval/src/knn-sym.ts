@@ -3,7 +3,7 @@
  * tile X_I·X_Jᵀ serves rows I (against columns J) and, transposed, rows J (against columns I). Only tiles with
  * I ≤ J are multiplied, halving the matmul work. The per-row top-k state lives in shared memory; the parent
  * schedules tiles so two threads never hold the same row block at once, so no locks are needed.
- * Every similarity is key_ij = alpha_j·⟨x_i, x_j⟩ + beta_j + gamma_j·‖x_i‖² (see knn.ts).
+ * Keys are those of knn.ts `augment`, computed from g = ⟨x_i, x_j⟩ and the squared norms (RowTopK.pushSymRow).
  */
 import { tf } from '@hier-ts/engine';
 import { RowTopK, type TopKState } from './topk.js';
@@ -14,12 +14,11 @@ export interface SymShared {
   d: number;
   tile: number;
   k: number;
-  alpha: Float32Array;
-  beta: Float32Array;
-  gamma: Float32Array;
   x2: Float32Array;
-  /** True when alpha ≡ 1 and beta ≡ gamma ≡ 0 (cosine, dot): the plain, faster push is used. */
-  plain: boolean;
+  /** Key kind for `RowTopK.pushSymRow`: 0 cosine/dot (inner product of the stored rows), 1 euclidean, 2 Poincaré. */
+  kind: 0 | 1 | 2;
+  /** Poincaré weights 1/(1 − c‖x‖²) (ones otherwise). */
+  wBall: Float32Array;
   state: TopKState;
   outIdx: Int32Array;
   outKey: Float32Array;
@@ -50,16 +49,6 @@ export class SymWorker {
     return this.rowsT.length;
   }
 
-  private pushRows(g: Float32Array, rows: number, cols: number, r0: number, c0: number, diagonal: boolean): void {
-    const s = this.s;
-    for (let r = 0; r < rows; r++) {
-      const row = r0 + r;
-      const skip = diagonal ? row : -1;
-      if (s.plain) this.acc.push(row, g, r * cols, cols, c0, skip);
-      else this.acc.pushAffine(row, g, r * cols, cols, c0, skip, s.alpha, s.beta, s.gamma, s.x2[row]!);
-    }
-  }
-
   /** Multiplies tile (I, J), I ≤ J, and offers it to rows I and (transposed) rows J. */
   async tile(I: number, J: number): Promise<void> {
     const s = this.s;
@@ -77,14 +66,11 @@ export class SymWorker {
     }
     const t1 = performance.now();
     this.profile.matmul += (t1 - t0) / 1000;
-    this.pushRows(g, h, w, r0, c0, I === J);
-    if (I !== J) {
-      // Rows of J see column i of the tile as their score against row i: offered in the same row-major sweep
-      // (each target row checks its own threshold), so the tile is never transposed.
-      for (let r = 0; r < h; r++) {
-        const i = r0 + r;
-        this.acc.pushColumns(g, r * w, w, c0, i, s.alpha[i]!, s.beta[i]!, s.gamma[i]!, s.x2);
-      }
+    const diagonal = I === J;
+    for (let r = 0; r < h; r++) {
+      const row = r0 + r;
+      // A diagonal tile holds both orientations already, so only its rows are fed (self skipped).
+      this.acc.pushSymRow(g, r * w, w, c0, row, diagonal ? row : -1, !diagonal, s.kind, s.x2, s.wBall);
     }
     this.profile.select += (performance.now() - t1) / 1000;
   }

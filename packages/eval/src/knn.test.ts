@@ -128,6 +128,7 @@ describe('knn worker threads', () => {
     expect(Array.from(sym.indices)).toEqual(Array.from(ref.indices));
     expect(Array.from(sym.scores)).toEqual(Array.from(ref.scores));
     expect(sym.engine.profile!.matmul).toBeGreaterThan(0);
+    expect(sym.indices.buffer).toBeInstanceOf(ArrayBuffer);
     // the plain row-block search (augmented matmul, no symmetry) finds the same neighbours
     const rows = await knn(matrix(x, d), null, { k: 20, similarity: 'poincare', workers: 2, symmetric: false, blockRows: 128, blockCols: 512 });
     expect(rows.engine.workers).toBe(2);

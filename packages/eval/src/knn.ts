@@ -192,8 +192,9 @@ export async function knn(query: MatrixLike, gallery: MatrixLike | null, options
         w.dispose();
       }
     }
-    idx = shared.outIdx;
-    key = shared.outKey;
+    // Copies out of shared memory so callers get ordinary (transferable, Buffer-compatible) arrays.
+    idx = nWorkers > 0 ? shared.outIdx.slice() : shared.outIdx;
+    key = nWorkers > 0 ? shared.outKey.slice() : shared.outKey;
   } else {
     const aug = augment(q, g, sim, c);
     idx = new Int32Array(q.rows * k);
@@ -281,24 +282,10 @@ function symShared(x: Matrix, x2: Float64Array, sim: Similarity, c: number, k: n
       for (let j = 0; j < d; j++) xs[i * d + j] = x.data[i * d + j]! * s;
     }
   } else xs.set(x.data);
-  const alpha = f32(n);
-  const beta = f32(n);
-  const gamma = f32(n);
   const xx = f32(n);
-  for (let i = 0; i < n; i++) {
-    const y2 = x2[i]!;
-    xx[i] = y2;
-    // key_ij = alpha_j·⟨x_i, x_j⟩ + beta_j + gamma_j·‖x_i‖², the same keys as `augment`.
-    if (sim === 'euclidean') {
-      alpha[i] = 2;
-      beta[i] = -y2;
-    } else if (sim === 'poincare') {
-      const w = 1 / (1 - c * y2);
-      alpha[i] = 2 * w;
-      beta[i] = -w * y2;
-      gamma[i] = -w;
-    } else alpha[i] = 1;
-  }
+  for (let i = 0; i < n; i++) xx[i] = x2[i]!;
+  const wBall = f32(n);
+  for (let i = 0; i < n; i++) wBall[i] = sim === 'poincare' ? 1 / (1 - c * x2[i]!) : 1;
   const cap = topkCapacity(k);
   const thr = f32(n);
   thr.fill(Number.NEGATIVE_INFINITY);
@@ -312,11 +299,9 @@ function symShared(x: Matrix, x2: Float64Array, sim: Similarity, c: number, k: n
     d,
     tile,
     k,
-    alpha,
-    beta,
-    gamma,
     x2: xx,
-    plain: sim === 'cosine' || sim === 'dot',
+    kind: sim === 'euclidean' ? 1 : sim === 'poincare' ? 2 : 0,
+    wBall,
     state: { cap, keys: shared ? new Float64Array(new SharedArrayBuffer(n * cap * 8)) : new Float64Array(n * cap), count: i32(n), thr },
     outIdx,
     outKey,

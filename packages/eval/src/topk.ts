@@ -105,57 +105,6 @@ export class RowTopK {
     this.count[r] = c - base;
   }
 
-  /**
-   * Like `push` for inner products g: the score is alpha[col]·g + beta[col] + gamma[col]·x2 (the similarity algebra
-   * of knn.ts), with alpha/beta/gamma indexed by the global column.
-   */
-  pushAffine(
-    r: number,
-    s: Float32Array,
-    off: number,
-    len: number,
-    col0: number,
-    skip: number,
-    alpha: Float32Array,
-    beta: Float32Array,
-    gamma: Float32Array,
-    x2: number,
-  ): void {
-    const keys = this.keys;
-    const base = r * this.cap;
-    const end = base + this.cap;
-    let t = this.thr[r]!;
-    let c = base + this.count[r]!;
-    for (let j = 0; j < len; j++) {
-      const col = col0 + j;
-      const v = Math.fround(alpha[col]! * s[off + j]! + beta[col]! + gamma[col]! * x2);
-      if (v >= t) {
-        if (col === skip) continue;
-        keys[c++] = packKey(v, col);
-        if (c === end) {
-          t = this.compact(base);
-          c = base + this.k;
-        }
-      }
-    }
-    this.thr[r] = t;
-    this.count[r] = c - base;
-  }
-
-  /**
-   * The transposed side of a symmetric tile without transposing it: the scores s[off .. off+len) of gallery row
-   * `row` against rows col0 .. col0+len are offered to *those* rows (each with its own threshold). Score for target
-   * row j: a·g + b + gam·x2[j] (a, b, gam are `row`'s constants).
-   */
-  pushColumns(s: Float32Array, off: number, len: number, col0: number, row: number, a: number, b: number, gam: number, x2: Float32Array): void {
-    const thr = this.thr;
-    for (let j = 0; j < len; j++) {
-      const target = col0 + j;
-      const v = Math.fround(a * s[off + j]! + b + gam * x2[target]!);
-      if (v >= thr[target]!) this.offer(target, v, row);
-    }
-  }
-
   /** Adds one candidate to row r (the caller checked it reaches the threshold). */
   offer(r: number, v: number, col: number): void {
     const base = r * this.cap;
@@ -167,6 +116,60 @@ export class RowTopK {
       c = this.k;
     }
     this.count[r] = c;
+  }
+
+  /**
+   * One row of a symmetric tile in a single sweep (one load per score feeds both sides): row `row` against gallery
+   * rows col0 .. col0+len, and — when `both` — those rows against `row`. `kind` picks the key:
+   * 0 inner product (cosine, dot); 1 euclidean 2g − ‖y‖²; 2 Poincaré −(‖x‖² + ‖y‖² − 2g)·w_y with w = 1/(1 − c‖·‖²).
+   */
+  pushSymRow(
+    s: Float32Array,
+    off: number,
+    len: number,
+    col0: number,
+    row: number,
+    skip: number,
+    both: boolean,
+    kind: 0 | 1 | 2,
+    x2: Float32Array,
+    w: Float32Array,
+  ): void {
+    const keys = this.keys;
+    const thr = this.thr;
+    const base = row * this.cap;
+    const end = base + this.cap;
+    let t = thr[row]!;
+    let c = base + this.count[row]!;
+    const x2r = x2[row]!;
+    const wr = w[row]!;
+    for (let j = 0; j < len; j++) {
+      const g = s[off + j]!;
+      const col = col0 + j;
+      let v1: number;
+      let v2: number;
+      if (kind === 0) {
+        v1 = g;
+        v2 = g;
+      } else if (kind === 1) {
+        v1 = Math.fround(2 * g - x2[col]!);
+        v2 = Math.fround(2 * g - x2r);
+      } else {
+        const dd = x2r + x2[col]! - 2 * g;
+        v1 = Math.fround(-dd * w[col]!);
+        v2 = Math.fround(-dd * wr);
+      }
+      if (v1 >= t && col !== skip) {
+        keys[c++] = packKey(v1, col);
+        if (c === end) {
+          t = this.compact(base);
+          c = base + this.k;
+        }
+      }
+      if (both && v2 >= thr[col]!) this.offer(col, v2, row);
+    }
+    thr[row] = t;
+    this.count[row] = c - base;
   }
 
   /** Writes row r's best min(k, count) entries, best first, at `o` of the outputs; returns how many. */
