@@ -1,6 +1,6 @@
 export const PACKAGE = '@hier-ts/eval';
 export { type Matrix, type MatrixLike, matrix, toMatrix, l2Normalize } from './matrix.js';
-export { knn, SIMILARITIES, type KnnOptions, type KnnResult, type Similarity } from './knn.js';
+export { knn, SIMILARITIES, type KnnOptions, type KnnProfile, type KnnResult, type Similarity } from './knn.js';
 export { recallAtK, rankMetrics, maxRelevant, relevantCounts, type RankMetrics, type Labels } from './metrics.js';
 export { kmeans, normalizedMutualInfo, nmiScore, type KMeansOptions, type KMeansResult } from './nmi.js';
 export { PROTOCOLS, protocolFor, type EvalProtocol, type ProtocolName } from './protocols.js';

@@ -20,6 +20,11 @@ export interface SymShared {
   /** Poincaré weights 1/(1 − c‖x‖²) (ones otherwise). */
   wBall: Float32Array;
   state: TopKState;
+  /**
+   * Threshold guessing (`RowTopK.guess`) after a row's first tile: the guessed rank is e + σ·√e + 1 with e = k·seen/(n−1)
+   * the expected number of final top-k items among the seen scores; null = off. Rows where it fails are re-searched.
+   */
+  guessSigmas: number | null;
   outIdx: Int32Array;
   outKey: Float32Array;
 }
@@ -30,7 +35,7 @@ export class SymWorker {
   private readonly colsT: tf.Tensor2D[] = [];
   private readonly acc: RowTopK;
   /** Seconds spent in matMul + read-back, in offering scores to the top-k, and in the final sort. */
-  readonly profile = { matmul: 0, select: 0, finish: 0 };
+  readonly profile = { matmul: 0, select: 0, finish: 0, retried: 0 };
 
   constructor(s: SymShared) {
     this.s = s;
@@ -72,15 +77,62 @@ export class SymWorker {
       // A diagonal tile holds both orientations already, so only its rows are fed (self skipped).
       this.acc.pushSymRow(g, r * w, w, c0, row, diagonal ? row : -1, !diagonal, s.kind, s.x2, s.wBall);
     }
+    const guess = s.state.guess;
+    if (guess && s.guessSigmas !== null) {
+      const rankRows = this.guessRank(diagonal ? w - 1 : w);
+      for (let r = r0; r < r0 + h; r++) if (Number.isNaN(guess[r]!)) this.acc.guess(r, rankRows);
+      if (!diagonal) {
+        const rankCols = this.guessRank(h);
+        for (let j = c0; j < c0 + w; j++) if (Number.isNaN(guess[j]!)) this.acc.guess(j, rankCols);
+      }
+    }
     this.profile.select += (performance.now() - t1) / 1000;
   }
 
-  /** Sorts rows [r0, r1) into the shared output. */
-  finish(r0: number, r1: number): void {
+  private guessRank(seen: number): number {
+    const e = (this.s.k * seen) / Math.max(1, this.s.n - 1);
+    return Math.ceil(e + this.s.guessSigmas! * Math.sqrt(e) + 1);
+  }
+
+  /** Sorts rows [r0, r1) into the shared output, first re-searching rows whose guessed threshold was too high. */
+  async finish(r0: number, r1: number): Promise<void> {
     const t0 = performance.now();
     const k = this.s.k;
+    const failed: number[] = [];
+    for (let r = r0; r < r1; r++) if (!this.acc.guessHeld(r)) failed.push(r);
+    for (let f0 = 0; f0 < failed.length; f0 += 256) await this.research(failed.slice(f0, f0 + 256));
+    this.profile.retried += failed.length;
     for (let r = r0; r < r1; r++) this.acc.finish(r, this.s.outIdx, this.s.outKey, r * k);
     this.profile.finish += (performance.now() - t0) / 1000;
+  }
+
+  /** Searches the given rows again against every column, without a guess (rare: the guess is ~4σ safe). */
+  private async research(rows: number[]): Promise<void> {
+    const s = this.s;
+    const q = new Float32Array(rows.length * s.d);
+    rows.forEach((r, i) => {
+      this.acc.reset(r);
+      q.set(s.x.subarray(r * s.d, (r + 1) * s.d), i * s.d);
+    });
+    const qt = tf.tensor2d(q, [rows.length, s.d]);
+    try {
+      for (let J = 0; J < this.colsT.length; J++) {
+        const w = this.colsT[J]!.shape[1];
+        const prod = tf.matMul(qt, this.colsT[J]!);
+        let g: Float32Array;
+        try {
+          g = (await prod.data()) as Float32Array;
+        } finally {
+          prod.dispose();
+        }
+        for (let i = 0; i < rows.length; i++) {
+          const r = rows[i]!;
+          this.acc.pushSymRow(g, i * w, w, J * s.tile, r, r, false, s.kind, s.x2, s.wBall);
+        }
+      }
+    } finally {
+      qt.dispose();
+    }
   }
 
   dispose(): void {

@@ -28,7 +28,7 @@ async function run(job: Exclude<Job, null>): Promise<unknown> {
     return;
   }
   if ('tile' in job) await sym!.tile(job.tile[0], job.tile[1]);
-  else if ('finish' in job) sym!.finish(job.finish[0], job.finish[1]);
+  else if ('finish' in job) await sym!.finish(job.finish[0], job.finish[1]);
   port!.postMessage({ ok: true });
 }
 

@@ -63,6 +63,43 @@ describe('knn', () => {
     });
   }
 
+  it('default symmetric tile (2048 rows, partial last block) matches brute force', async () => {
+    const n = 2300;
+    const dd = 8;
+    const z = randomBallPoints(new Rng(11), n, dd, c, 0.9);
+    const k = 5;
+    const res = await knn(matrix(z, dd), null, { k, similarity: 'poincare', c, workers: 0 });
+    const ref = bruteForce(z, z, dd, 'poincare', c, true, k);
+    let mismatches = 0;
+    for (let i = 0; i < n; i++) for (let j = 0; j < k; j++) if (res.indices[i * k + j] !== ref[i]!.idx[j]) mismatches++;
+    expect(mismatches).toBe(0);
+  });
+
+  it('threshold guessing is exact: failed guesses are re-searched (cosine, poincare)', async () => {
+    const k = 30;
+    for (const sim of ['cosine', 'poincare'] as Similarity[]) {
+      const ref = bruteForce(x, x, d, sim, c, true, k);
+      const off = await knn(matrix(x, d), null, { k, similarity: sim, c, blockRows: 37, workers: 0, thresholdGuess: false });
+      const safe = await knn(matrix(x, d), null, { k, similarity: sim, c, blockRows: 37, workers: 0 });
+      // σ = −1 guesses far too high for many rows, which forces the re-search path.
+      const bold = await knn(matrix(x, d), null, { k, similarity: sim, c, blockRows: 37, workers: 0, thresholdGuess: -1 });
+      expect(off.engine.profile!.retried).toBe(0);
+      expect(bold.engine.profile!.retried).toBeGreaterThan(20);
+      for (const [name, r] of [['off', off], ['safe', safe], ['bold', bold]] as const) {
+        // Positions may differ from the float64 brute force only at float32 near-ties.
+        const bad: string[] = [];
+        for (let i = 0; i < 300; i++)
+          for (let j = 0; j < k; j++) {
+            const o = i * k + j;
+            if (r.indices[o] !== ref[i]!.idx[j] && Math.abs(r.scores[o]! - ref[i]!.score[j]!) > 1e-6) bad.push(`${i}:${j}`);
+          }
+        expect(bad, `${sim} ${name}`).toEqual([]);
+      }
+      expect(Array.from(safe.indices)).toEqual(Array.from(off.indices));
+      expect(Array.from(safe.scores)).toEqual(Array.from(off.scores));
+    }
+  });
+
   it('masks the same position in a separate gallery when asked (official In-shop behaviour)', async () => {
     const r = await knn(matrix(x, d), matrix(x, d), { k: 3, similarity: 'cosine', excludeSameIndex: true, workers: 0 });
     for (let i = 0; i < 300; i++) expect(Array.from(r.indices.subarray(i * 3, i * 3 + 3))).not.toContain(i);

@@ -43,4 +43,36 @@ describe('streaming top-k', () => {
     expect(Array.from(idx)).toEqual(ref);
     expect(Array.from(sc)).toEqual(ref.map((j) => s[j]!));
   });
+
+  it('a guessed threshold is exact when it holds and reports when it does not', () => {
+    const k = 10;
+    const cap = 2 * k + 32;
+    const mk = () => {
+      const state = { cap, keys: new Float64Array(cap), count: new Int32Array(1), thr: new Float32Array(1).fill(-Infinity), guess: new Float32Array(1).fill(Number.NaN) };
+      return new RowTopK(1, k, state);
+    };
+    const s = Float32Array.from({ length: 200 }, (_, j) => (j * 37) % 200); // a permutation of 0..199
+    const ref = [...Array(200).keys()].sort((a, b) => s[b]! - s[a]!).slice(0, k);
+    // Safe guess: the 3rd best of the first 40 scores (185) stays below the final 10th best (190).
+    const ok = mk();
+    ok.push(0, s, 0, 40, 0, -1);
+    ok.guess(0, 3);
+    expect(ok.thr[0]).toBeGreaterThan(-Infinity);
+    ok.push(0, s, 40, 160, 40, -1);
+    expect(ok.guessHeld(0)).toBe(true);
+    const idx = new Int32Array(k);
+    ok.finish(0, idx, new Float32Array(k), 0);
+    expect(Array.from(idx)).toEqual(ref);
+    // Too-high guess: the best of the first 40 (199) is above 190, so fewer than k kept scores reach it.
+    const bad = mk();
+    bad.push(0, s, 0, 40, 0, -1);
+    bad.guess(0, 1);
+    bad.push(0, s, 40, 160, 40, -1);
+    expect(bad.guessHeld(0)).toBe(false);
+    bad.reset(0);
+    bad.push(0, s, 0, 200, 0, -1);
+    expect(bad.guessHeld(0)).toBe(true);
+    bad.finish(0, idx, new Float32Array(k), 0);
+    expect(Array.from(idx)).toEqual(ref);
+  });
 });
