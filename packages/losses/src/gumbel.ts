@@ -50,21 +50,34 @@ export function hashGumbel(seed: number, stream: number, n: number): number {
 
 const ZERO_STREAM: GumbelStream = { zero: true, at: () => 0, expNegAt: () => 1, fillExpNeg: (_t, out) => out.fill(1) };
 
-function keyedStream(key: number, cols: number): GumbelStream {
-  const expNegAt = (t: number, l: number): number => -Math.log((lowbias32(((t * cols + l) ^ key) >>> 0) + 0.5) / TWO32);
-  const fillExpNeg = (t: number, out: Float64Array): void => {
-    const base = t * cols;
+// Streams are class instances (not closures) so that the loss's per-row call site sees one stable target per
+// kind across calls; fresh closures per call made V8 deoptimise the hinge loop ("wrong call target").
+class KeyedStream implements GumbelStream {
+  readonly zero = false;
+  constructor(
+    private readonly key: number,
+    private readonly cols: number,
+  ) {}
+  expNegAt(t: number, l: number): number {
+    return -Math.log((lowbias32(((t * this.cols + l) ^ this.key) >>> 0) + 0.5) / TWO32);
+  }
+  at(t: number, l: number): number {
+    return -Math.log(this.expNegAt(t, l));
+  }
+  fillExpNeg(t: number, out: Float64Array): void {
+    const base = t * this.cols;
+    const key = this.key | 0;
     for (let l = 0; l < out.length; l++) {
-      let x = ((base + l) ^ key) >>> 0;
+      // lowbias32 kept in int32 (same bits): uint32 intermediates above 2^31 would make V8 fall back to doubles
+      let x = (base + l) ^ key;
       x ^= x >>> 16;
-      x = Math.imul(x, 0x7feb352d) >>> 0;
+      x = Math.imul(x, 0x7feb352d);
       x ^= x >>> 15;
-      x = Math.imul(x, 0x846ca68b) >>> 0;
+      x = Math.imul(x, 0x846ca68b);
       x ^= x >>> 16;
       out[l] = -Math.log(((x >>> 0) + 0.5) / TWO32);
     }
-  };
-  return { zero: false, expNegAt, fillExpNeg, at: (t, l) => -Math.log(expNegAt(t, l)) };
+  }
 }
 
 /*
@@ -73,7 +86,7 @@ function keyedStream(key: number, cols: number): GumbelStream {
  * and the value the high 24 bits of the hash, so they are independent; values sit at the centre of their
  * 24-bit quantum, so E > 0 always.
  */
-const ZIG_K = new Uint32Array(256);
+const ZIG_K = new Int32Array(256);
 const ZIG_W = new Float64Array(256);
 const ZIG_F = new Float64Array(256);
 const ZIG_R = 7.69711747013105;
@@ -117,31 +130,42 @@ export function zigguratExp(h: number): number {
   }
 }
 
-function zigguratStream(key: number, cols: number): GumbelStream {
-  const expNegAt = (t: number, l: number): number => zigguratExp(lowbias32(((t * cols + l) ^ key) >>> 0));
-  const fillExpNeg = (t: number, out: Float64Array): void => {
-    const base = t * cols;
+class ZigguratStream implements GumbelStream {
+  readonly zero = false;
+  constructor(
+    private readonly key: number,
+    private readonly cols: number,
+  ) {}
+  expNegAt(t: number, l: number): number {
+    return zigguratExp(lowbias32(((t * this.cols + l) ^ this.key) >>> 0));
+  }
+  at(t: number, l: number): number {
+    return -Math.log(this.expNegAt(t, l));
+  }
+  fillExpNeg(t: number, out: Float64Array): void {
+    const base = t * this.cols;
+    const key = this.key | 0;
     for (let l = 0; l < out.length; l++) {
-      let x = ((base + l) ^ key) >>> 0;
+      // lowbias32 kept in int32 (same bits): uint32 intermediates above 2^31 would make V8 fall back to doubles
+      let x = (base + l) ^ key;
       x ^= x >>> 16;
-      x = Math.imul(x, 0x7feb352d) >>> 0;
+      x = Math.imul(x, 0x7feb352d);
       x ^= x >>> 15;
-      x = Math.imul(x, 0x846ca68b) >>> 0;
+      x = Math.imul(x, 0x846ca68b);
       x ^= x >>> 16;
       // +0.5 centres each 24-bit quantum so E is never exactly 0 (e^{z+g} = e^z/E must stay finite)
       const j = (x >>> 8) + 0.5;
       const i = x & 255;
       out[l] = j < ZIG_K[i] ? j * ZIG_W[i] : zigguratExp(x >>> 0);
     }
-  };
-  return { zero: false, expNegAt, fillExpNeg, at: (t, l) => -Math.log(expNegAt(t, l)) };
+  }
 }
 
 /** The stream `stream` (0..3) of shape [T, cols] for one forward pass. */
 export function gumbelStream(spec: GumbelSpec, stream: number, cols: number): GumbelStream {
   if (spec.kind === 'zero') return ZERO_STREAM;
-  if (spec.kind === 'hash') return keyedStream(lowbias32((spec.seed * 16 + stream) >>> 0), cols);
-  return zigguratStream(lowbias32(spec.rng.nextUint32()), cols);
+  if (spec.kind === 'hash') return new KeyedStream(lowbias32((spec.seed * 16 + stream) >>> 0), cols);
+  return new ZigguratStream(lowbias32(spec.rng.nextUint32()), cols);
 }
 
 /** Whole rows of a stream (tests and diagnostics). */

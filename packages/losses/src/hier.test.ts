@@ -176,6 +176,39 @@ describe('hierTerm (spec §2.6)', () => {
       await initBackend('wasm');
     }
   });
+
+  it('the branch-free fast path (ties included) matches the general path', () => {
+    const rows = 8;
+    const cols = 16;
+    const rng = new Rng(21);
+    const fast = Float32Array.from({ length: rows * cols }, () => rng.uniform(0.2, 2));
+    // ties: C[a] = C[p] on some columns, and C[n] = max(C[a], C[p]) on others
+    for (let l = 0; l < cols; l += 3) fast[1 * cols + l] = fast[0 * cols + l];
+    for (let l = 1; l < cols; l += 4) fast[2 * cols + l] = Math.max(fast[0 * cols + l], fast[1 * cols + l]);
+    // rows 0..6 carry triplets; a NaN in the unused row 7 sends the general path (Math.max, branches)
+    const general = Float32Array.from(fast);
+    general[7 * cols + 3] = Number.NaN;
+    const T = 60;
+    const tr = {
+      anchor: Int32Array.from({ length: T }, (_, t) => (t < 20 ? 0 : rng.int(7))),
+      positive: Int32Array.from({ length: T }, (_, t) => (t < 20 ? 1 : rng.int(7))),
+      negative: Int32Array.from({ length: T }, (_, t) => (t < 20 ? 2 : rng.int(7))),
+    };
+    const spec = { kind: 'hash' as const, seed: 3 };
+    const run = (C: Float32Array) => hierTerm(C, rows, cols, tr, gumbelStream(spec, 0, cols), gumbelStream(spec, 1, cols), 0.1, 0.1, true);
+    const a = run(fast);
+    const b = run(general);
+    expect(a.active).toBeGreaterThan(0);
+    expect(Array.from(a.pairLca)).toEqual(Array.from(b.pairLca));
+    expect(Array.from(a.tripletLca)).toEqual(Array.from(b.tripletLca));
+    expect(a.loss).toBeCloseTo(b.loss, 6);
+    const ga = a.grad as Float32Array;
+    const gb = b.grad as Float32Array;
+    let maxErr = 0;
+    for (let i = 0; i < 7 * cols; i++) maxErr = Math.max(maxErr, Math.abs(ga[i] - gb[i]));
+    expect(maxErr).toBeLessThan(1e-6);
+    expect(ga.every(Number.isFinite)).toBe(true);
+  });
 });
 
 describe('HIERLoss', () => {
