@@ -26,7 +26,7 @@ for (const dir of dirs) {
   const mod = await import(pathToFileURL(benchFile).href);
   try {
     const recs = await mod.runBenchmarks({ quick, log: (l) => console.error(`  ${l}`) });
-    for (const r of recs) records.push({ ...r, machine: r.machine ?? machine, package: name });
+    for (const r of recs) records.push({ ...r, machine: r.machine ?? machine, package: name, measuredAt: new Date().toISOString() });
   } catch (err) {
     console.error(`  ${name}: benchmark failed: ${err?.stack ?? err}`);
     process.exitCode = 1;
@@ -35,6 +35,16 @@ for (const dir of dirs) {
 const outDir = path.join(root, 'bench-results');
 fs.mkdirSync(outDir, { recursive: true });
 const out = path.join(outDir, 'latest.json');
+// With --only, records of the packages not re-run are kept from the previous report (marked by their timestamp).
+if (only.length && fs.existsSync(out)) {
+  try {
+    const previous = JSON.parse(fs.readFileSync(out, 'utf8'));
+    const rerun = new Set(records.map((r) => r.package));
+    for (const r of previous) if (!rerun.has(r.package)) records.push(r);
+  } catch {
+    // An unreadable previous report is simply replaced.
+  }
+}
 const tmp = `${out}.tmp-${process.pid}`;
 fs.writeFileSync(tmp, JSON.stringify(records, null, 2) + '\n');
 fs.renameSync(tmp, out);
