@@ -132,10 +132,12 @@ describe('hier end to end (tiny Fashion-MNIST)', () => {
     const args = trainArgs(run, 40, ['--epochs', '3', '--devices', '1', '--eval_start', '99']);
     const { child, done } = startCli(args);
     const lastState = path.join(run, 'checkpoints', 'last', 'state.json');
-    // Kill once the epoch-1 checkpoint exists, i.e. in the middle of the second epoch.
+    const logFile = path.join(run, 'train-log.jsonl');
+    const epochLogged = () => fs.existsSync(logFile) && fs.readFileSync(logFile, 'utf8').includes('"kind":"epoch"');
+    // Kill once epoch 0 is checkpointed and logged, i.e. in the middle of the second epoch.
     const killed = await new Promise<boolean>((resolve) => {
       const timer = setInterval(() => {
-        if (fs.existsSync(lastState)) {
+        if (fs.existsSync(lastState) && epochLogged()) {
           clearInterval(timer);
           resolve(child.kill('SIGKILL'));
         }

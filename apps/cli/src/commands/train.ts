@@ -39,6 +39,12 @@ export const trainCommand: Command = {
     }
     const cfg = trainer.validateConfig(trainer.configFromFlags(values));
     checkDataPath(cfg.data_path, cfg.resume);
+    // A run folder given to --resume means its last checkpoint.
+    if (cfg.resume !== null && cfg.resume !== 'auto' && !fs.existsSync(path.join(cfg.resume, 'state.json'))) {
+      const last = path.join(cfg.resume, 'checkpoints', 'last');
+      if (!fs.existsSync(path.join(last, 'state.json'))) throw new HierError('E_PATH', `--resume ${cfg.resume} holds no checkpoint (state.json) and no checkpoints/last`);
+      cfg.resume = last;
+    }
     await chooseBackend(cfg.backend, io);
     const { runTraining } = await import('../wiring/session.js');
     const log = (line: string) => io.stderr.write(`${line}\n`);

@@ -54,8 +54,12 @@ export async function runTraining(config: TrainConfig, opts: SessionOptions): Pr
       ...(opts.hierLrScale !== undefined ? { hierLrScale: opts.hierLrScale } : {}),
     };
     fs.mkdirSync(outDir, { recursive: true });
-    await writeJson(path.join(outDir, 'config.json'), { ...cfg, resume: null });
-    await writeJson(path.join(outDir, 'run.json'), { arrowFile, factoryOptions, evalLimit: opts.evalLimit ?? null, startedAt: new Date().toISOString() });
+    // A resumed run keeps the files of its start: a refused resume (changed config) must not overwrite them.
+    const configFile = path.join(outDir, 'config.json');
+    if (cfg.resume === null || !fs.existsSync(configFile)) {
+      await writeJson(configFile, { ...cfg, resume: null });
+      await writeJson(path.join(outDir, 'run.json'), { arrowFile, factoryOptions, evalLimit: opts.evalLimit ?? null, startedAt: new Date().toISOString() });
+    }
     let lastEval: SplitEvaluation[] | null = null;
     const result = await train(cfg, {
       factory: hierFactorySpec(factoryOptions),
