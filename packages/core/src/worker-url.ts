@@ -16,3 +16,23 @@ export function resolveWorkerUrl(importMetaUrl: string, workerFileJs: string): U
     `worker script ${workerFileJs} not found beside ${fileURLToPath(importMetaUrl)} nor in dist/; run \`pnpm build\` first`,
   );
 }
+
+/**
+ * The parent's Node flags minus `--conditions` / `-C`, for `new Worker(url, { execArgv })`. Workers run compiled
+ * `dist/` code, so a parent's `--conditions @hier-ts/source` (vitest) must not reach them: under that condition
+ * the workspace packages would resolve to TypeScript sources Node 20 cannot load.
+ */
+export function workerExecArgv(): string[] {
+  const out: string[] = [];
+  const args = process.execArgv;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '--conditions' || a === '-C') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('--conditions=') || a.startsWith('-C=')) continue;
+    out.push(a);
+  }
+  return out;
+}

@@ -1,5 +1,5 @@
 import { Worker } from 'node:worker_threads';
-import { HierError, Rng, resolveWorkerUrl } from '@hier-ts/core';
+import { HierError, Rng, resolveWorkerUrl, workerExecArgv } from '@hier-ts/core';
 import type { ArrowDataset, OpenDatasetOptions } from './arrow/reader.js';
 import type { AugmentSpec } from './augment.js';
 import { type Batch, buildImages } from './loader-core.js';
@@ -19,25 +19,6 @@ export interface LoaderOptions {
   prefetch?: number;
   /** How each worker opens the file (default `auto`: whole file in memory up to 2 GiB). */
   open?: OpenDatasetOptions;
-}
-
-/**
- * The worker runs compiled dist/ code, so a parent's `--conditions @hier-ts/source` (vitest) must not reach
- * it: under that condition the workspace packages would resolve to TypeScript sources Node cannot load.
- */
-function workerExecArgv(): string[] {
-  const out: string[] = [];
-  const args = process.execArgv;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--conditions' || a === '-C') {
-      i++;
-      continue;
-    }
-    if (a.startsWith('--conditions=') || a.startsWith('-C=')) continue;
-    out.push(a);
-  }
-  return out;
 }
 
 interface Pending {

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { HierError, resolveWorkerUrl } from '@hier-ts/core';
+import { HierError, resolveWorkerUrl, workerExecArgv } from '@hier-ts/core';
 import { tf } from '@hier-ts/engine';
 import { GalleryBlocks, type RowsResult, type SkipMode, searchRows, searchRowsOnDevice } from './knn-core.js';
 import { type SymShared, SymWorker } from './knn-sym.js';
@@ -436,21 +436,6 @@ async function runSymWorkers(shared: SymShared, nWorkers: number, profile: KnnPr
   } finally {
     for (const w of workers) void w.terminate();
   }
-}
-
-function workerExecArgv(): string[] {
-  const out: string[] = [];
-  const args = process.execArgv;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === '--conditions' || a === '-C') {
-      i++;
-      continue;
-    }
-    if (a.startsWith('--conditions=') || a.startsWith('-C=')) continue;
-    out.push(a);
-  }
-  return out;
 }
 
 async function runWorkers(

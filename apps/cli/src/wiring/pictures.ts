@@ -3,32 +3,19 @@
  * disk with the samples and the hierarchical proxies, and the proxy tree scored against the coarse labels.
  */
 import path from 'node:path';
+import { tf } from '@hier-ts/engine';
 import type { Matrix } from '@hier-ts/eval';
+import { toPoincare } from '@hier-ts/hyperbolic';
 import { writeJson } from '../common.js';
 import type { SplitEvaluation } from './evaluation.js';
 
-/**
- * Λ mapped into the ball as HIER's forward does (ToPoincare: clip to clipR, expmap0, project; spec §1.7). Inlined
- * because @hier-ts/hyperbolic is not a dependency of the CLI; the values are only drawn, never trained.
- */
+/** Λ mapped into the ball as HIER's forward does (ToPoincare: clip to clipR, expmap0, project; spec §1.7). */
 export function proxiesInBall(lcas: Float32Array, dim: number, c: number, clipR: number): Matrix {
   const rows = lcas.length / dim;
-  const out = new Float32Array(lcas.length);
-  const sc = Math.sqrt(c);
-  const maxNorm = (1 - 1e-5) / sc;
-  for (let i = 0; i < rows; i++) {
-    let n2 = 0;
-    for (let j = 0; j < dim; j++) n2 += lcas[i * dim + j]! ** 2;
-    const n = Math.sqrt(n2);
-    const clip = Math.min(1, clipR / (n + 1e-5));
-    const u = Math.max(n * clip, 1e-5);
-    const y = Math.tanh(sc * u) / (sc * u);
-    let scale = clip * y;
-    const yn = n * scale;
-    if (yn > maxNorm) scale *= maxNorm / yn;
-    for (let j = 0; j < dim; j++) out[i * dim + j] = lcas[i * dim + j]! * scale;
-  }
-  return { data: out, rows, dim };
+  const ball = tf.tidy(() => toPoincare(tf.tensor2d(lcas, [rows, dim]), { c, clipR, riemannian: false }));
+  const data = ball.dataSync() as Float32Array;
+  ball.dispose();
+  return { data, rows, dim };
 }
 
 export interface PictureFiles {
