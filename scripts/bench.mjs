@@ -26,7 +26,7 @@ for (const dir of dirs) {
   const mod = await import(pathToFileURL(benchFile).href);
   try {
     const recs = await mod.runBenchmarks({ quick, log: (l) => console.error(`  ${l}`) });
-    for (const r of recs) records.push({ ...r, machine: r.machine ?? machine, package: name, measuredAt: new Date().toISOString() });
+    for (const r of recs) records.push({ ...r, machine: r.machine ?? machine, package: name, measuredAt: new Date().toISOString(), ...(quick ? { quick: true } : {}) });
   } catch (err) {
     console.error(`  ${name}: benchmark failed: ${err?.stack ?? err}`);
     process.exitCode = 1;
@@ -53,7 +53,8 @@ const fmt = (v) => (Math.abs(v) >= 100 ? v.toFixed(0) : Math.abs(v) >= 1 ? v.toF
 console.log(`\n${'id'.padEnd(44)} ${'value'.padStart(10)} unit        ${'anchor'.padStart(10)} ${'ratio'.padStart(7)}  target`);
 for (const r of records) {
   console.log(
-    `${r.id.padEnd(44)} ${fmt(r.value).padStart(10)} ${r.unit.padEnd(11)} ${(r.anchor ? fmt(r.anchor.value) : '').padStart(10)} ${(r.ratio !== undefined ? fmt(r.ratio) : '').padStart(7)}  ${r.target ?? ''}`,
+    // A quick (shrunk) run keeps the ids but is not a measurement of the target: say so, and show no target.
+    `${(r.quick ? `${r.id} [quick]` : r.id).padEnd(44)} ${fmt(r.value).padStart(10)} ${r.unit.padEnd(11)} ${(r.anchor && !r.quick ? fmt(r.anchor.value) : '').padStart(10)} ${(r.ratio !== undefined && !r.quick ? fmt(r.ratio) : '').padStart(7)}  ${r.quick ? '(quick run: smaller problem, not comparable)' : (r.target ?? '')}`,
   );
 }
 console.log(`\n${records.length} records → ${path.relative(process.cwd(), out)} (${machine.cpus} × ${machine.cpuModel}, ${machine.node})`);
