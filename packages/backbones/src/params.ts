@@ -21,44 +21,45 @@ export interface ParamEntry {
   group: ParamGroup;
 }
 
-/** Converts PyTorch-layout values to our layout (a copy). */
-export function torchToTf(values: Float32Array, torchShape: readonly number[], layout: Layout): { values: Float32Array; shape: number[] } {
+/**
+ * Index in our (TF) layout of the element at flat index `t` of a PyTorch-layout tensor: conv OIHW → HWIO,
+ * linear [out, in] → [in, out]. One mapping serves both directions of the conversion.
+ */
+function tfIndexMap(torchShape: readonly number[], layout: Layout): ((t: number) => number) | null {
   if (layout === 'conv') {
     const [o, i, h, w] = torchShape as [number, number, number, number];
-    const out = new Float32Array(values.length);
-    for (let a = 0; a < o; a++)
-      for (let b = 0; b < i; b++)
-        for (let y = 0; y < h; y++)
-          for (let x = 0; x < w; x++) out[((y * w + x) * i + b) * o + a] = values[((a * i + b) * h + y) * w + x]!;
-    return { values: out, shape: [h, w, i, o] };
+    return (t) => {
+      const x = t % w;
+      const y = Math.floor(t / w) % h;
+      const b = Math.floor(t / (w * h)) % i;
+      const a = Math.floor(t / (w * h * i));
+      return ((y * w + x) * i + b) * o + a;
+    };
   }
   if (layout === 'linear') {
     const [o, i] = torchShape as [number, number];
-    const out = new Float32Array(values.length);
-    for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) out[b * o + a] = values[a * i + b]!;
-    return { values: out, shape: [i, o] };
+    return (t) => (t % i) * o + Math.floor(t / i);
   }
-  return { values: Float32Array.from(values), shape: [...torchShape] };
+  return null;
+}
+
+/** Converts PyTorch-layout values to our layout (a copy). */
+export function torchToTf(values: Float32Array, torchShape: readonly number[], layout: Layout): { values: Float32Array; shape: number[] } {
+  const map = tfIndexMap(torchShape, layout);
+  if (!map) return { values: Float32Array.from(values), shape: [...torchShape] };
+  const out = new Float32Array(values.length);
+  for (let t = 0; t < values.length; t++) out[map(t)] = values[t]!;
+  const [o, i, h, w] = torchShape as number[];
+  return { values: out, shape: layout === 'conv' ? [h!, w!, i!, o!] : [i!, o!] };
 }
 
 /** The inverse of `torchToTf`. */
 export function tfToTorch(values: Float32Array, torchShape: readonly number[], layout: Layout): Float32Array {
-  if (layout === 'conv') {
-    const [o, i, h, w] = torchShape as [number, number, number, number];
-    const out = new Float32Array(values.length);
-    for (let a = 0; a < o; a++)
-      for (let b = 0; b < i; b++)
-        for (let y = 0; y < h; y++)
-          for (let x = 0; x < w; x++) out[((a * i + b) * h + y) * w + x] = values[((y * w + x) * i + b) * o + a]!;
-    return out;
-  }
-  if (layout === 'linear') {
-    const [o, i] = torchShape as [number, number];
-    const out = new Float32Array(values.length);
-    for (let a = 0; a < o; a++) for (let b = 0; b < i; b++) out[a * i + b] = values[b * o + a]!;
-    return out;
-  }
-  return Float32Array.from(values);
+  const map = tfIndexMap(torchShape, layout);
+  if (!map) return Float32Array.from(values);
+  const out = new Float32Array(values.length);
+  for (let t = 0; t < values.length; t++) out[t] = values[map(t)]!;
+  return out;
 }
 
 /** PyTorch's default init for Conv2d/Linear weights: kaiming_uniform(a=√5) = U(±1/√fan_in); bias likewise. */

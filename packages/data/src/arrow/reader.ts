@@ -2,7 +2,7 @@ import type fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import { type AsyncRecordBatchFileReader, type RecordBatch, RecordBatchReader, type Schema, Type, tableFromIPC } from 'apache-arrow';
 import { HierError } from '@hier-ts/core';
-import { BASE_COLUMNS, type ExtraColumn, type ImageFormat, META, PRODUCER, SCHEMA_VERSION } from './schema.js';
+import { BASE_COLUMNS, type DatasetRow, type ExtraColumn, type ImageFormat, META, PRODUCER, SCHEMA_VERSION } from './schema.js';
 
 export interface DatasetInfo {
   file: string;
@@ -18,17 +18,9 @@ export interface DatasetInfo {
   extraColumns: ExtraColumn[];
 }
 
-export interface DatasetRecord {
+/** A row as read back: what the writer stored, plus its position in the file. */
+export interface DatasetRecord extends DatasetRow {
   index: number;
-  image: Uint8Array;
-  width: number;
-  height: number;
-  channels: number;
-  label: number;
-  split: string;
-  path: string;
-  checksum: string;
-  extra: Record<string, number | string>;
 }
 
 export interface OpenDatasetOptions {
