@@ -1,7 +1,20 @@
 export { SCHEMA_VERSION, type DatasetRow, type ExtraColumn, type ImageFormat } from './arrow/schema.js';
 export { ArrowDataset, openDataset, readDatasetInfo, type DatasetInfo, type DatasetRecord, type OpenDatasetOptions } from './arrow/reader.js';
 export { DatasetFileWriter, type DatasetWriterOptions } from './arrow/writer.js';
-export { ingestDataset, listDataset, prepareImage, verifyDatasetFile, type IngestOptions, type IngestResult, type VerifyReport } from './ingest.js';
+export {
+  ingestDataset,
+  listDataset,
+  prepareImage,
+  verifyDatasetFile,
+  RESIZE_KERNELS,
+  type IngestOptions,
+  type IngestResult,
+  type PreparedImage,
+  type PrepareImageOptions,
+  type ResizeKernel,
+  type VerifyReport,
+} from './ingest.js';
+export { readImageHeader, type ImageHeader } from './image-header.js';
 export { DATASET_NAMES, type DatasetName, type ImageListing, type SourceImage } from './readers/types.js';
 export { readCub, CUB_NUM_CLASSES, CUB_TRAIN_CLASSES } from './readers/cub.js';
 export { readCars, parseCarClassName, CARS_NUM_CLASSES, CARS_TRAIN_CLASSES } from './readers/cars.js';

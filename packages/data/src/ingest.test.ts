@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeCars, makeCub, makeInshop, makeJpeg, makeSop } from './__fixtures__/datasets.js';
 import { openDataset } from './arrow/reader.js';
 import { evalAugment, trainAugment } from './augment.js';
-import { ingestDataset, verifyDatasetFile } from './ingest.js';
+import { readImageHeader } from './image-header.js';
+import { ingestDataset, prepareImage, verifyDatasetFile } from './ingest.js';
 import { createLoader } from './loader.js';
 import { UniqueClassSampler } from './sampler.js';
 
@@ -89,6 +90,54 @@ describe('ingestDataset (image datasets)', () => {
     const sop = await ingestDataset({ dataset: 'SOP', dataPath: sopParent, out: path.join(dir, 'sop.arrow'), log: () => {} });
     expect(sop.skipped).toEqual([{ path: 'mug_final/b.JPG', reason: expect.stringContaining('listed but missing') }]);
     expect((await openDataset(path.join(dir, 'sop.arrow'))).extra.super_class_id).toEqual([1, 8]);
+  });
+
+  it('prepareImage catches truncated and corrupt 500x375 JPEGs on the keep path and the resize path', async () => {
+    const good = await makeJpeg(500, 375, 41);
+    const kept = await prepareImage(good, undefined);
+    expect(kept.bytes).toBe(good);
+    expect([kept.width, kept.height]).toEqual([500, 375]);
+    const small = await prepareImage(good, 256);
+    expect([small.width, small.height]).toEqual([341, 256]);
+    expect((await sharp(small.bytes).metadata()).format).toBe('jpeg');
+    const truncated = good.subarray(0, Math.floor(good.length * 0.6));
+    const eoiInside = Buffer.concat([truncated, Buffer.from([0xff, 0xd9])]);
+    // Bytes that break the entropy-coded stream (here a run of 0xFF, i.e. stray markers). A change that still
+    // decodes as valid Huffman codes (e.g. a run of zeros) is invisible to any decoder.
+    const garbled = Buffer.from(good);
+    garbled.fill(0xff, Math.floor(good.length * 0.4), Math.floor(good.length * 0.4) + 64);
+    for (const bad of [truncated, good.subarray(0, good.length - 100), eoiInside, garbled]) {
+      // The header (size, components) is intact, so only the full decode can notice.
+      expect(readImageHeader(bad)).toEqual({ format: 'jpeg', width: 500, height: 375, rgb8: true });
+      await expect(prepareImage(bad, undefined)).rejects.toThrow(/JPEG/);
+      await expect(prepareImage(bad, 256)).rejects.toThrow(/JPEG/);
+      await expect(prepareImage(bad, 1000)).rejects.toThrow(/JPEG/); // no shrink needed: keep path
+    }
+  });
+
+  it('prepareImage encode options: optimiseCoding off by default, quality and kernel change the bytes', async () => {
+    const src = await makeJpeg(120, 90, 42);
+    const plain = await prepareImage(src, 64);
+    const optimised = await prepareImage(src, 64, { optimiseCoding: true });
+    expect([plain.width, plain.height, optimised.width, optimised.height]).toEqual([85, 64, 85, 64]);
+    // Same pixels and quantisation, only the Huffman tables differ: optimised is smaller.
+    expect(optimised.bytes.length).toBeLessThan(plain.bytes.length);
+    expect(Buffer.from(await sharp(optimised.bytes).raw().toBuffer()).equals(await sharp(plain.bytes).raw().toBuffer())).toBe(true);
+    expect(Buffer.compare(Buffer.from((await prepareImage(src, 64, { optimiseCoding: false })).bytes), Buffer.from(plain.bytes))).toBe(0);
+    expect((await prepareImage(src, 64, { quality: 60 })).bytes.length).toBeLessThan(plain.bytes.length);
+    expect(Buffer.compare(Buffer.from((await prepareImage(src, 64, { kernel: 'linear' })).bytes), Buffer.from(plain.bytes))).not.toBe(0);
+  });
+
+  it('records the encode settings, rebuilds when they change and refuses bad ones', async () => {
+    const out = path.join(dir, 'cub-enc.arrow');
+    await ingestDataset({ dataset: 'CUB', dataPath: cubParent, out, resize: 10 });
+    expect((await openDataset(out)).info.settings).toMatchObject({ resize: 10, quality: 95, optimiseCoding: false, kernel: 'cubic' });
+    expect(await ingestDataset({ dataset: 'CUB', dataPath: cubParent, out, resize: 10 })).toMatchObject({ upToDate: true });
+    expect(await ingestDataset({ dataset: 'CUB', dataPath: cubParent, out, resize: 10, optimiseCoding: true })).toMatchObject({ upToDate: false });
+    expect(await ingestDataset({ dataset: 'CUB', dataPath: cubParent, out, resize: 10, optimiseCoding: true, resizeKernel: 'linear' })).toMatchObject({ upToDate: false });
+    expect((await openDataset(out)).info.settings).toMatchObject({ optimiseCoding: true, kernel: 'linear' });
+    await expect(ingestDataset({ dataset: 'CUB', dataPath: cubParent, out, resizeKernel: 'box' as never })).rejects.toMatchObject({ code: 'INGEST_CONFIG' });
+    await expect(ingestDataset({ dataset: 'CUB', dataPath: cubParent, out, quality: 0 })).rejects.toMatchObject({ code: 'INGEST_CONFIG' });
   });
 
   it('verify detects a source that changed since ingestion', async () => {

@@ -14,7 +14,8 @@ export async function makeJpeg(width: number, height: number, seed: number, kind
   }
   const img = sharp(raw, { raw: { width, height, channels: 3 } });
   if (kind === 'png') return img.png().toBuffer();
-  if (kind === 'grey') return img.greyscale().jpeg({ quality: 90 }).toBuffer();
+  // toColourspace('b-w'): greyscale() alone still writes a 3-component JPEG.
+  if (kind === 'grey') return img.toColourspace('b-w').jpeg({ quality: 90 }).toBuffer();
   if (kind === 'cmyk') return img.toColourspace('cmyk').jpeg({ quality: 90 }).toBuffer();
   return img.jpeg({ quality: 90 }).toBuffer();
 }
