@@ -3,10 +3,11 @@
  * tile X_I·X_Jᵀ serves rows I (against columns J) and, transposed, rows J (against columns I). Only tiles with
  * I ≤ J are multiplied, halving the matmul work. The per-row top-k state lives in shared memory; the parent
  * schedules tiles so two threads never hold the same row block at once, so no locks are needed.
- * Keys are those of knn.ts `augment`, computed from g = ⟨x_i, x_j⟩ and the squared norms (RowTopK.pushSymRow).
+ * Keys are those of knn.ts `augment`, computed from g = ⟨x_i, x_j⟩ and the squared norms (`symKey` in topk.ts).
  */
-import { tf } from '@hier-ts/engine';
-import { RowTopK, type TopKState } from './topk.js';
+import { SimdGemm } from '@hier-ts/engine';
+import { SCAN_MAX_COLS, scanFunction, scanName } from './knn-scan.js';
+import { RowTopK, rankedFromNegated, symKey, type TopKState } from './topk.js';
 
 export interface SymShared {
   x: Float32Array;
@@ -15,7 +16,7 @@ export interface SymShared {
   tile: number;
   k: number;
   x2: Float32Array;
-  /** Key kind for `RowTopK.pushSymRow`: 0 cosine/dot (inner product of the stored rows), 1 euclidean, 2 Poincaré. */
+  /** Key kind for `symKey`: 0 cosine/dot (inner product of the stored rows), 1 euclidean, 2 Poincaré. */
   kind: 0 | 1 | 2;
   /** Poincaré weights 1/(1 − c‖x‖²) (ones otherwise). */
   wBall: Float32Array;
@@ -29,29 +30,142 @@ export interface SymShared {
   outKey: Float32Array;
 }
 
+/** Row-block edge of the register tile and column-panel width: tiles are padded to multiples of their lcm. */
+const GEMM_MR = 4;
+/** Row blocks per GEMM call: 48·4 rows of packed A (~400 KB for d = 512) stay in L2 while B panels stream past. */
+const GEMM_CHUNK_BLOCKS = 48;
+/** Rows re-searched per batch after failed threshold guesses. */
+const RESEARCH_ROWS = 256;
+
 export class SymWorker {
   private readonly s: SymShared;
-  private readonly rowsT: tf.Tensor2D[] = [];
-  private readonly colsT: tf.Tensor2D[] = [];
+  private readonly gemm: SimdGemm;
   private readonly acc: RowTopK;
-  /** Seconds spent in matMul + read-back, in offering scores to the top-k, and in the final sort. */
+  private readonly tileRows: number[] = [];
+  /** Byte offsets of each tile's rows packed as A row blocks and as B column panels. */
+  private readonly aPtr: number[] = [];
+  private readonly bPtr: number[] = [];
+  private readonly cPtr: number;
+  /** Row stride of C in floats (tile edge rounded up to the panel width). */
+  private readonly ldc: number;
+  private readonly rowThrPtr: number;
+  private readonly colThrPtr: number;
+  private readonly x2Ptr: number;
+  private readonly wPtr: number;
+  private readonly outPtr: number;
+  /** Keys of one row or column of a tile, for guessing. */
+  private readonly scratch: Float64Array;
+  /** Per-row bound on |float32 SIMD key − exact key| (kinds 1, 2), subtracted from thresholds before the scan. */
+  private readonly margin: Float32Array;
+  private readonly scan: (...args: number[]) => number;
+  /** Seconds spent in the GEMM, in the threshold scan plus offering candidates to the top-k, and in the final sort. */
   readonly profile = { matmul: 0, select: 0, finish: 0, retried: 0 };
 
   constructor(s: SymShared) {
     this.s = s;
     this.acc = new RowTopK(s.n, s.k, s.state);
+    this.gemm = SimdGemm.create({ mr: GEMM_MR, nrv: 2, extra: [scanFunction(s.kind)] });
+    this.scan = this.gemm.exported(scanName(s.kind));
+    const g = this.gemm;
+    if (s.tile > SCAN_MAX_COLS) throw new RangeError(`knn: symmetric tiles are at most ${SCAN_MAX_COLS} rows, got ${s.tile}`);
+    const tilePad = Math.ceil(s.tile / g.nr) * g.nr;
+    this.ldc = tilePad;
     for (let r0 = 0; r0 < s.n; r0 += s.tile) {
-      const w = Math.min(s.tile, s.n - r0);
-      const rows = s.x.slice(r0 * s.d, (r0 + w) * s.d);
-      this.rowsT.push(tf.tensor2d(rows, [w, s.d]));
-      const t = new Float32Array(s.d * w);
-      for (let j = 0; j < w; j++) for (let a = 0; a < s.d; a++) t[a * w + j] = rows[j * s.d + a]!;
-      this.colsT.push(tf.tensor2d(t, [s.d, w]));
+      const h = Math.min(s.tile, s.n - r0);
+      this.tileRows.push(h);
+      const a = g.alloc(g.rowBlocksBytes(h, s.d));
+      g.packRowBlocks(s.x, r0, h, s.d, a);
+      this.aPtr.push(a);
+      const b = g.alloc(g.panelsBytes(h, s.d));
+      g.packPanels(s.x, r0, h, s.d, b);
+      this.bPtr.push(b);
     }
+    // C and the scan output also serve the re-search of up to RESEARCH_ROWS rows against one tile.
+    const cRows = Math.ceil(Math.max(tilePad, RESEARCH_ROWS) / g.mr) * g.mr;
+    this.cPtr = g.alloc(cRows * tilePad * 4);
+    this.rowThrPtr = g.alloc(cRows * 4);
+    this.colThrPtr = g.alloc(tilePad * 4);
+    const padN = s.n + tilePad;
+    this.x2Ptr = g.alloc(padN * 4);
+    this.wPtr = g.alloc(padN * 4);
+    this.outPtr = g.alloc(cRows * (tilePad / 4) * 4);
+    const mem = g.f32;
+    mem.set(s.x2, this.x2Ptr >> 2);
+    mem.set(s.wBall, this.wPtr >> 2);
+    this.margin = keyErrorBounds(s);
+    this.scratch = new Float64Array(tilePad);
   }
 
   get blocks(): number {
-    return this.rowsT.length;
+    return this.tileRows.length;
+  }
+
+  /** C = rows of tile I times tile J's panels ([h, ldc] at cPtr); returns seconds. */
+  private multiply(aPtr: number, rows: number, J: number): void {
+    const g = this.gemm;
+    const blocks = Math.ceil(rows / g.mr);
+    const panels = Math.ceil(this.tileRows[J]! / g.nr);
+    const aBlockBytes = g.mr * g.paddedK(this.s.d) * 4;
+    for (let b0 = 0; b0 < blocks; b0 += GEMM_CHUNK_BLOCKS) {
+      const nb = Math.min(GEMM_CHUNK_BLOCKS, blocks - b0);
+      g.gemm(aPtr + b0 * aBlockBytes, nb, this.bPtr[J]!, panels, this.s.d, this.cPtr + b0 * g.mr * this.ldc * 4, this.ldc);
+    }
+  }
+
+  /**
+   * Copies thresholds (lowered by the key error bound) of rows [r0, r0+h) to `rowThrPtr` and of columns
+   * [c0, c0+w) to `colThrPtr`; columns past w (padding) and, when `cols` is false, all columns get +∞.
+   */
+  private loadThresholds(r0: number, h: number, c0: number, w: number, cols: boolean): void {
+    const mem = this.gemm.f32;
+    const thr = this.s.state.thr;
+    const m = this.margin;
+    const ro = this.rowThrPtr >> 2;
+    for (let i = 0; i < h; i++) mem[ro + i] = thr[r0 + i]! - m[r0 + i]!;
+    const co = this.colThrPtr >> 2;
+    for (let j = 0; j < this.ldc; j++) mem[co + j] = cols && j < w ? thr[c0 + j]! - m[c0 + j]! : Number.POSITIVE_INFINITY;
+  }
+
+  /**
+   * Scans C ([h rows] × w columns from gallery column c0) and offers what passed to the top-k, with exact keys:
+   * row `rowOf(r)` against each flagged column and, for flagged column-side lanes, that column against the row.
+   * `skipSelf`: the column equal to the row is never taken (diagonal tiles, re-search).
+   */
+  private scanAndOffer(rowOf: (r: number) => number, h: number, x2RowPtr: number, wRowPtr: number, c0: number, w: number, skipSelf: boolean): void {
+    const s = this.s;
+    const kind = s.kind;
+    const x2 = s.x2;
+    const wb = s.wBall;
+    const thr = s.state.thr;
+    const acc = this.acc;
+    const n = this.scan(this.cPtr, this.ldc * 4, h, Math.ceil(w / 4), this.rowThrPtr, this.colThrPtr, x2RowPtr, this.x2Ptr + 4 * c0, wRowPtr, this.wPtr + 4 * c0, this.outPtr);
+    const mem = this.gemm.f32;
+    const entries = new Int32Array(mem.buffer, this.outPtr, n);
+    const cBase = this.cPtr >> 2;
+    for (let e = 0; e < n; e++) {
+      const code = entries[e]!;
+      const r = code >>> 17;
+      const j = ((code >>> 8) & 0x1ff) * 4;
+      const mask = code & 0xff;
+      const row = rowOf(r);
+      const base = cBase + r * this.ldc + j;
+      const x2r = x2[row]!;
+      const wr = wb[row]!;
+      const lanes = Math.min(4, w - j);
+      for (let l = 0; l < lanes; l++) {
+        if ((mask & (0x11 << l)) === 0) continue;
+        const col = c0 + j + l;
+        const g = mem[base + l]!;
+        if (mask & (1 << l) && !(skipSelf && col === row)) {
+          const v = symKey(kind, g, x2r, x2[col]!, wb[col]!);
+          if (v >= thr[row]!) acc.offer(row, v, col);
+        }
+        if (mask & (16 << l)) {
+          const v = symKey(kind, g, x2[col]!, x2r, wr);
+          if (v >= thr[col]!) acc.offer(col, v, row);
+        }
+      }
+    }
   }
 
   /** Multiplies tile (I, J), I ≤ J, and offers it to rows I and (transposed) rows J. */
@@ -59,34 +173,66 @@ export class SymWorker {
     const s = this.s;
     const r0 = I * s.tile;
     const c0 = J * s.tile;
-    const h = this.rowsT[I]!.shape[0];
-    const w = this.colsT[J]!.shape[1];
+    const h = this.tileRows[I]!;
+    const w = this.tileRows[J]!;
     const t0 = performance.now();
-    const prod = tf.matMul(this.rowsT[I]!, this.colsT[J]!);
-    let g: Float32Array;
-    try {
-      g = (await prod.data()) as Float32Array;
-    } finally {
-      prod.dispose();
-    }
+    this.multiply(this.aPtr[I]!, h, J);
     const t1 = performance.now();
     this.profile.matmul += (t1 - t0) / 1000;
     const diagonal = I === J;
+    if (s.state.guess && s.guessSigmas !== null) this.guessFirstContacts(r0, h, c0, w, diagonal);
+    // A diagonal tile holds both orientations already, so only its rows are fed (self skipped).
+    this.loadThresholds(r0, h, c0, w, !diagonal);
+    this.scanAndOffer((r) => r0 + r, h, this.x2Ptr + 4 * r0, this.wPtr + 4 * r0, c0, w, diagonal);
+    this.profile.select += (performance.now() - t1) / 1000;
+  }
+
+  /**
+   * Rows (and, off the diagonal, columns) that meet their first tile get a guessed threshold from this tile's
+   * scores alone, before anything is offered: the score of rank e + σ·√e + 1 among the `seen` scores, with
+   * e = k·seen/(n−1) the expected number of final top-k items among them. So a row's first tile hands the top-k
+   * tens of candidates instead of all of its scores.
+   */
+  private guessFirstContacts(r0: number, h: number, c0: number, w: number, diagonal: boolean): void {
+    const s = this.s;
+    const guess = s.state.guess!;
+    const { kind, x2, wBall: wb, k } = s;
+    const mem = this.gemm.f32;
+    const cBase = this.cPtr >> 2;
+    const ldc = this.ldc;
+    const scratch = this.scratch;
+    const decide = (rank: number, seen: number): boolean => rank >= 1 && rank < k && seen > rank;
+    const rankRows = this.guessRank(diagonal ? w - 1 : w);
     for (let r = 0; r < h; r++) {
       const row = r0 + r;
-      // A diagonal tile holds both orientations already, so only its rows are fed (self skipped).
-      this.acc.pushSymRow(g, r * w, w, c0, row, diagonal ? row : -1, !diagonal, s.kind, s.x2, s.wBall);
-    }
-    const guess = s.state.guess;
-    if (guess && s.guessSigmas !== null) {
-      const rankRows = this.guessRank(diagonal ? w - 1 : w);
-      for (let r = r0; r < r0 + h; r++) if (Number.isNaN(guess[r]!)) this.acc.guess(r, rankRows);
-      if (!diagonal) {
-        const rankCols = this.guessRank(h);
-        for (let j = c0; j < c0 + w; j++) if (Number.isNaN(guess[j]!)) this.acc.guess(j, rankCols);
+      if (!Number.isNaN(guess[row]!)) continue;
+      const seen = diagonal ? w - 1 : w;
+      if (!decide(rankRows, seen)) {
+        this.acc.setGuess(row, Number.NEGATIVE_INFINITY);
+        continue;
       }
+      const x2r = x2[row]!;
+      const base = cBase + r * ldc;
+      let n = 0;
+      for (let j = 0; j < w; j++) {
+        const col = c0 + j;
+        if (col !== row) scratch[n++] = -symKey(kind, mem[base + j]!, x2r, x2[col]!, wb[col]!);
+      }
+      this.acc.setGuess(row, rankedFromNegated(scratch, n, rankRows));
     }
-    this.profile.select += (performance.now() - t1) / 1000;
+    if (diagonal) return;
+    const rankCols = this.guessRank(h);
+    for (let j = 0; j < w; j++) {
+      const col = c0 + j;
+      if (!Number.isNaN(guess[col]!)) continue;
+      if (!decide(rankCols, h)) {
+        this.acc.setGuess(col, Number.NEGATIVE_INFINITY);
+        continue;
+      }
+      const x2c = x2[col]!;
+      for (let r = 0; r < h; r++) scratch[r] = -symKey(kind, mem[cBase + r * ldc + j]!, x2c, x2[r0 + r]!, wb[r0 + r]!);
+      this.acc.setGuess(col, rankedFromNegated(scratch, h, rankCols));
+    }
   }
 
   private guessRank(seen: number): number {
@@ -100,43 +246,70 @@ export class SymWorker {
     const k = this.s.k;
     const failed: number[] = [];
     for (let r = r0; r < r1; r++) if (!this.acc.guessHeld(r)) failed.push(r);
-    for (let f0 = 0; f0 < failed.length; f0 += 256) await this.research(failed.slice(f0, f0 + 256));
+    for (let f0 = 0; f0 < failed.length; f0 += RESEARCH_ROWS) this.research(failed.slice(f0, f0 + RESEARCH_ROWS));
     this.profile.retried += failed.length;
     for (let r = r0; r < r1; r++) this.acc.finish(r, this.s.outIdx, this.s.outKey, r * k);
     this.profile.finish += (performance.now() - t0) / 1000;
   }
 
   /** Searches the given rows again against every column, without a guess (rare: the guess is ~4σ safe). */
-  private async research(rows: number[]): Promise<void> {
+  private research(rows: number[]): void {
     const s = this.s;
-    const q = new Float32Array(rows.length * s.d);
-    rows.forEach((r, i) => {
-      this.acc.reset(r);
-      q.set(s.x.subarray(r * s.d, (r + 1) * s.d), i * s.d);
-    });
-    const qt = tf.tensor2d(q, [rows.length, s.d]);
+    const g = this.gemm;
+    const mark = g.mark();
     try {
-      for (let J = 0; J < this.colsT.length; J++) {
-        const w = this.colsT[J]!.shape[1];
-        const prod = tf.matMul(qt, this.colsT[J]!);
-        let g: Float32Array;
-        try {
-          g = (await prod.data()) as Float32Array;
-        } finally {
-          prod.dispose();
-        }
-        for (let i = 0; i < rows.length; i++) {
-          const r = rows[i]!;
-          this.acc.pushSymRow(g, i * w, w, J * s.tile, r, r, false, s.kind, s.x2, s.wBall);
-        }
+      const q = new Float32Array(rows.length * s.d);
+      rows.forEach((r, i) => {
+        this.acc.reset(r);
+        q.set(s.x.subarray(r * s.d, (r + 1) * s.d), i * s.d);
+      });
+      const a = g.alloc(g.rowBlocksBytes(rows.length, s.d));
+      g.packRowBlocks(q, 0, rows.length, s.d, a);
+      // The scan reads the rows' ‖x‖² and w at consecutive addresses: gather them behind the x2/w of all rows.
+      const x2 = g.alloc(rows.length * 4);
+      const wr = g.alloc(rows.length * 4);
+      const mem = g.f32;
+      rows.forEach((r, i) => {
+        mem[(x2 >> 2) + i] = s.x2[r]!;
+        mem[(wr >> 2) + i] = s.wBall[r]!;
+      });
+      const ro = this.rowThrPtr >> 2;
+      for (let J = 0; J < this.blocks; J++) {
+        this.multiply(a, rows.length, J);
+        const w = this.tileRows[J]!;
+        rows.forEach((r, i) => {
+          mem[ro + i] = s.state.thr[r]! - this.margin[r]!;
+        });
+        mem.fill(Number.POSITIVE_INFINITY, this.colThrPtr >> 2, (this.colThrPtr >> 2) + this.ldc);
+        this.scanAndOffer((i) => rows[i]!, rows.length, x2, wr, J * s.tile, w, true);
       }
     } finally {
-      qt.dispose();
+      g.release(mark);
     }
   }
 
   dispose(): void {
-    for (const t of this.rowsT) t.dispose();
-    for (const t of this.colsT) t.dispose();
+    // The wasm memory goes with the object; nothing is held on a tfjs backend.
   }
+}
+
+/**
+ * Bound on how far the float32 SIMD key can fall below the exact key of `RowTopK.pushSymRow` for index i as the
+ * row (or column) side: a few float32 roundings of terms no larger than 2|g| + ‖x_i‖² + max‖y‖², scaled by max w.
+ */
+function keyErrorBounds(s: SymShared): Float32Array {
+  const m = new Float32Array(s.n);
+  if (s.kind === 0) return m;
+  let x2max = 0;
+  let wmax = 0;
+  for (let i = 0; i < s.n; i++) {
+    x2max = Math.max(x2max, s.x2[i]!);
+    wmax = Math.max(wmax, Math.abs(s.wBall[i]!));
+  }
+  const scale = s.kind === 2 ? wmax : 1;
+  for (let i = 0; i < s.n; i++) {
+    const x2 = s.x2[i]!;
+    m[i] = 2 ** -20 * (2 * Math.sqrt(x2 * x2max) + x2 + x2max) * scale * 2 + 1e-30;
+  }
+  return m;
 }

@@ -1,5 +1,5 @@
 /**
- * One exact-kNN worker: its own tfjs wasm instance (wasm is single-threaded in Node, so two workers are how both
+ * One exact-kNN worker: its own wasm instance (wasm is single-threaded in Node, so two workers are how both
  * cores get used). It does what the parent sends, one job at a time, so a core slowed by other load simply takes
  * fewer jobs. Two modes: 'rows' (query rows against a gallery) and 'sym' (leave-one-out tiles, see knn-sym.ts).
  */
@@ -17,7 +17,8 @@ type Job = { rowStart: number; rowEnd: number } | { tile: [number, number] } | {
 const port = parentPort;
 if (!port) throw new Error('knn-worker.js must run as a worker thread');
 const init = workerData as Init;
-await initBackend('wasm');
+// The symmetric search runs on our own SIMD GEMM; only the row search multiplies through tfjs.
+if (init.mode === 'rows') await initBackend('wasm');
 const gallery = init.mode === 'rows' ? new GalleryBlocks(init.ga, init.m, init.da, init.blockCols) : null;
 const sym = init.mode === 'sym' ? new SymWorker(init) : null;
 

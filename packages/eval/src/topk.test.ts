@@ -1,6 +1,6 @@
 import { Rng } from '@hier-ts/core';
 import { describe, expect, it } from 'vitest';
-import { packKey, RowTopK, selectSmallest, unpackIndex, unpackScore } from './topk.js';
+import { packKey, RowTopK, rankedFromNegated, selectSmallest, unpackIndex, unpackScore } from './topk.js';
 
 describe('streaming top-k', () => {
   it('packs (score, index) into keys that sort in result order and unpack exactly', () => {
@@ -56,7 +56,9 @@ describe('streaming top-k', () => {
     // Safe guess: the 3rd best of the first 40 scores (185) stays below the final 10th best (190).
     const ok = mk();
     ok.push(0, s, 0, 40, 0, -1);
-    ok.guess(0, 3);
+    const firstNegated = Float64Array.from(s.subarray(0, 40), (v) => -v);
+    ok.setGuess(0, rankedFromNegated(firstNegated, 40, 3));
+    expect(ok.guessThr![0]).toBe(185);
     expect(ok.thr[0]).toBeGreaterThan(-Infinity);
     ok.push(0, s, 40, 160, 40, -1);
     expect(ok.guessHeld(0)).toBe(true);
@@ -66,7 +68,8 @@ describe('streaming top-k', () => {
     // Too-high guess: the best of the first 40 (199) is above 190, so fewer than k kept scores reach it.
     const bad = mk();
     bad.push(0, s, 0, 40, 0, -1);
-    bad.guess(0, 1);
+    bad.setGuess(0, rankedFromNegated(Float64Array.from(s.subarray(0, 40), (v) => -v), 40, 1));
+    expect(bad.guessThr![0]).toBe(199);
     bad.push(0, s, 40, 160, 40, -1);
     expect(bad.guessHeld(0)).toBe(false);
     bad.reset(0);

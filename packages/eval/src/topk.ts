@@ -94,23 +94,14 @@ export class RowTopK {
   }
 
   /**
-   * Raises row r's threshold to the score of its `rank`-th best candidate so far (rank < k), a guess of its final
-   * k-th best made from the first `seen` scores: the streaming threshold (k-th best so far) only reaches the final
-   * value slowly, so without a guess a row takes ~k·(1 + ln(n/k)) candidates instead of ~1.7k. Candidates below
-   * the guess already in the buffer are kept. The guess is only a speed-up: `guessHeld` tells whether it was safe.
+   * Sets row r's guessed threshold: a guess of its final k-th best score, made before most scores are seen (see
+   * knn-sym.ts). The streaming threshold (k-th best so far) only reaches the final value slowly, so without a guess
+   * a row takes ~k·(1 + ln(n/k)) candidates instead of ~1.7k. The guess is only a speed-up: `guessHeld` tells
+   * whether it was safe. −Infinity = no guess.
    */
-  guess(r: number, rank: number): void {
-    const gt = this.guessThr!;
-    const c = this.count[r]!;
-    if (rank < 1 || rank >= this.k || c <= rank) {
-      gt[r] = Number.NEGATIVE_INFINITY;
-      return;
-    }
-    const base = r * this.cap;
-    selectSmallest(this.keys, base, base + c - 1, base + rank - 1);
-    const v = unpackScore(this.keys[base + rank - 1]!);
-    gt[r] = v;
-    if (v > this.thr[r]!) this.thr[r] = v;
+  setGuess(r: number, value: number): void {
+    this.guessThr![r] = value;
+    if (value > this.thr[r]!) this.thr[r] = value;
   }
 
   /**
@@ -122,9 +113,13 @@ export class RowTopK {
     if (!(g > Number.NEGATIVE_INFINITY)) return true; // no guess (NaN = never guessed, −∞ = declined)
     const c = this.count[r]!;
     if (c < this.k) return false;
+    // At least k kept scores reach g ⟺ the k-th best does; keys ≤ packKey(g, max index) are exactly those.
+    const limit = packKey(g, IDX_MUL - 1);
+    const keys = this.keys;
     const base = r * this.cap;
-    selectSmallest(this.keys, base, base + c - 1, base + this.k - 1);
-    return unpackScore(this.keys[base + this.k - 1]!) >= g;
+    let reach = 0;
+    for (let i = base; i < base + c; i++) if (keys[i]! <= limit) reach++;
+    return reach >= this.k;
   }
 
   /** Forgets row r's candidates and guess so it can be searched again from scratch. */
@@ -173,60 +168,6 @@ export class RowTopK {
     this.count[r] = c;
   }
 
-  /**
-   * One row of a symmetric tile in a single sweep (one load per score feeds both sides): row `row` against gallery
-   * rows col0 .. col0+len, and — when `both` — those rows against `row`. `kind` picks the key:
-   * 0 inner product (cosine, dot); 1 euclidean 2g − ‖y‖²; 2 Poincaré −(‖x‖² + ‖y‖² − 2g)·w_y with w = 1/(1 − c‖·‖²).
-   */
-  pushSymRow(
-    s: Float32Array,
-    off: number,
-    len: number,
-    col0: number,
-    row: number,
-    skip: number,
-    both: boolean,
-    kind: 0 | 1 | 2,
-    x2: Float32Array,
-    w: Float32Array,
-  ): void {
-    const keys = this.keys;
-    const thr = this.thr;
-    const base = row * this.cap;
-    const end = base + this.cap;
-    let t = thr[row]!;
-    let c = base + this.count[row]!;
-    const x2r = x2[row]!;
-    const wr = w[row]!;
-    for (let j = 0; j < len; j++) {
-      const g = s[off + j]!;
-      const col = col0 + j;
-      let v1: number;
-      let v2: number;
-      if (kind === 0) {
-        v1 = g;
-        v2 = g;
-      } else if (kind === 1) {
-        v1 = Math.fround(2 * g - x2[col]!);
-        v2 = Math.fround(2 * g - x2r);
-      } else {
-        const dd = x2r + x2[col]! - 2 * g;
-        v1 = Math.fround(-dd * w[col]!);
-        v2 = Math.fround(-dd * wr);
-      }
-      if (v1 >= t && col !== skip) {
-        keys[c++] = packKey(v1, col);
-        if (c === end) {
-          t = this.compact(base);
-          c = base + this.k;
-        }
-      }
-      if (both && v2 >= thr[col]!) this.offer(col, v2, row);
-    }
-    thr[row] = t;
-    this.count[row] = c - base;
-  }
-
   /** Writes row r's best min(k, count) entries, best first, at `o` of the outputs; returns how many. */
   finish(r: number, outIdx: Int32Array, outScore: Float32Array, o: number): number {
     const base = r * this.cap;
@@ -242,6 +183,24 @@ export class RowTopK {
     }
     return c;
   }
+}
+
+/**
+ * Key of the symmetric search for item `self` against item `other`, from g = ⟨x_self, x_other⟩ (the augmented
+ * inner products of knn.ts `augment`): kind 0 inner product (cosine, dot); 1 euclidean 2g − ‖y‖²;
+ * 2 Poincaré −(‖x‖² + ‖y‖² − 2g)·w_y with w = 1/(1 − c‖·‖²). Symmetric in the sum, so both sides of a score agree
+ * with a row-by-row search.
+ */
+export function symKey(kind: 0 | 1 | 2, g: number, x2self: number, x2other: number, wOther: number): number {
+  if (kind === 0) return g;
+  if (kind === 1) return Math.fround(2 * g - x2other);
+  return Math.fround(-(x2self + x2other - 2 * g) * wOther);
+}
+
+/** The `rank`-th largest (1 = largest) of `negated[0..count)`, which holds the values negated; reorders it. */
+export function rankedFromNegated(negated: Float64Array, count: number, rank: number): number {
+  selectSmallest(negated, 0, count - 1, rank - 1);
+  return -negated[rank - 1]!;
 }
 
 /** Rearranges a[lo..hi] so that a[target] holds the value it would have if sorted and smaller ones precede it. */

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compareBackends, randomArray, wasmFootprint } from '../__fixtures__/compare.js';
 import { initBackend } from '../backend.js';
 import { tf } from '../tf.js';
-import { batchMatMulKernel } from './batch-mat-mul.js';
+import { batchMatMulKernel, disableSimdMatMul, SIMD_MIN_WORK } from './batch-mat-mul.js';
 
 // [a shape, b shape, transposeA, transposeB]; some pick the direct path, some the swapped (Bᵀ·Aᵀ)ᵀ one.
 const CASES: [number[], number[], boolean, boolean][] = [
@@ -29,6 +29,16 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[3, 130, 64], [3, 64, 130], false, false],
   [[2, 2, 130, 64], [2, 2, 130, 64], false, true],
   [[3, 64, 130], [3, 64, 130], true, false],
+  // FMA GEMM sizes (batch·m·k·n ≥ SIMD_MIN_WORK), every transpose, folded, shared-A and ragged edges.
+  [[67, 45], [45, 29], false, false],
+  [[45, 67], [45, 29], true, false],
+  [[67, 45], [29, 45], false, true],
+  [[45, 67], [29, 45], true, true],
+  [[3, 21, 37], [37, 19], false, false],
+  [[3, 37, 21], [19, 37], true, true],
+  [[37, 21], [3, 37, 19], true, false],
+  [[2, 3, 21, 37], [2, 3, 19, 37], false, true],
+  [[1, 130, 7], [7, 70], false, false],
 ];
 
 describe('BatchMatMul with transposes on wasm matches the cpu backend', () => {
@@ -48,6 +58,30 @@ describe('BatchMatMul with transposes on wasm matches the cpu backend', () => {
       expect(err).toBeLessThan(1e-5);
     });
   }
+  it('the FMA GEMM and XNNPACK agree on a big product (both paths really run)', async () => {
+    const rng = new Rng(5);
+    const a = tf.tensor(randomArray(rng, 2 * 70 * 90), [2, 70, 90]);
+    const b = tf.tensor(randomArray(rng, 2 * 90 * 50), [2, 90, 50]);
+    expect(2 * 70 * 90 * 50).toBeGreaterThanOrEqual(SIMD_MIN_WORK);
+    const viaSimd = await tf.matMul(a, b).data();
+    disableSimdMatMul(true);
+    try {
+      const viaXnn = await tf.matMul(a, b).data();
+      let worst = 0;
+      let differ = 0;
+      for (let i = 0; i < viaSimd.length; i++) {
+        worst = Math.max(worst, Math.abs(viaSimd[i]! - viaXnn[i]!));
+        if (viaSimd[i] !== viaXnn[i]) differ++;
+      }
+      expect(worst).toBeLessThan(1e-4);
+      // FMA rounds once per step, XNNPACK twice: bit-identical results everywhere would mean one path was skipped.
+      expect(differ).toBeGreaterThan(0);
+    } finally {
+      disableSimdMatMul(false);
+      tf.dispose([a, b]);
+    }
+  });
+
   it('gives back every tensor and wasm buffer on both paths', async () => {
     await initBackend('wasm');
     const a = tf.randomUniform([200, 16]);
@@ -58,6 +92,12 @@ describe('BatchMatMul with transposes on wasm matches the cpu backend', () => {
     const step = () => {
       tf.dispose([tf.matMul(a, b, true, false), tf.matMul(b, c, false, false), tf.matMul(a, c, false, true), tf.matMul(c, b, true, true)]);
       tf.dispose([tf.matMul(big, big, false, true), tf.matMul(big, big, true, false), tf.matMul(big, w)]);
+      tf.dispose(
+        tf.tidy(() => {
+          const flat = tf.reshape(big, [390, 64]);
+          return [tf.matMul(flat, w), tf.matMul(w, flat, true, true)];
+        }),
+      );
     };
     step();
     const before = wasmFootprint();

@@ -1,5 +1,6 @@
 import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
+import { SimdGemm } from '../simd/gemm.js';
 import { stockWasmKernel } from './stock.js';
 import type { WasmKernel } from './types.js';
 import { type KernelArgs, adoptOutput, asWasmBackend, wrapInput } from './util.js';
@@ -47,6 +48,93 @@ function slicedProduct(a: tf.Tensor, b: tf.Tensor, batch: number, m: number, k: 
   return adoptOutput(out, backend);
 }
 
+/**
+ * Products (batch·m·k·n) from which our FMA GEMM (simd/gemm.ts, ~39 GF/s here against XNNPACK's 19–27 on the same
+ * shapes) runs instead of XNNPACK. Below it, packing the operands in JavaScript costs about what it saves.
+ */
+export const SIMD_MIN_WORK = 1 << 15;
+/** Row blocks per GEMM call (A rows stay in L2 while B panels stream past). */
+const SIMD_CHUNK_BLOCKS = 48;
+
+let simdKernel: SimdGemm | null | undefined;
+
+/**
+ * The thread's GEMM, or null where relaxed SIMD (FMA) is missing (then XNNPACK is faster) or the user set
+ * HIER_SIMD_GEMM=0 (an escape hatch to run every product on XNNPACK).
+ */
+function simdGemm(): SimdGemm | null {
+  if (simdKernel === undefined) {
+    if (process.env.HIER_SIMD_GEMM === '0') return (simdKernel = null);
+    try {
+      const g = SimdGemm.create();
+      simdKernel = g.fma ? g : null;
+    } catch {
+      simdKernel = null;
+    }
+  }
+  return simdKernel;
+}
+
+/** Turns the FMA GEMM off (true) or back to automatic (false), for tests and benchmarks comparing the paths. */
+export function disableSimdMatMul(off: boolean): void {
+  simdOff = off;
+}
+let simdOff = false;
+
+/**
+ * op(A)·op(B) on the FMA GEMM, reading the operands straight from the wasm heap: transposes are folded into
+ * the packing, a batch of A against one B is one tall product, and B (or A) is packed once when shared.
+ * Returns null for what it does not handle (partially broadcast batch shapes, small products).
+ */
+function simdProduct(aInfo: tf.TensorInfo, bInfo: tf.TensorInfo, tA: boolean, tB: boolean, backend: unknown, g: SimdGemm): tf.TensorInfo | null {
+  const ra = aInfo.shape.length;
+  const rb = bInfo.shape.length;
+  const m = aInfo.shape[tA ? ra - 1 : ra - 2] as number;
+  const k = aInfo.shape[tA ? ra - 2 : ra - 1] as number;
+  const n = bInfo.shape[tB ? rb - 2 : rb - 1] as number;
+  const batchShapeA = aInfo.shape.slice(0, -2);
+  const batchShapeB = bInfo.shape.slice(0, -2);
+  const batchA = size(batchShapeA);
+  const batchB = size(batchShapeB);
+  if (batchA > 1 && batchB > 1 && (batchShapeA.length !== batchShapeB.length || batchShapeA.some((d, i) => d !== batchShapeB[i]))) return null;
+  const batch = Math.max(batchA, batchB);
+  if (batch * m * k * n < SIMD_MIN_WORK || m === 0 || n === 0 || k === 0) return null;
+  const outShape = [...tf.broadcast_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB), m, n];
+  const wasm = asWasmBackend(backend, 'BatchMatMul');
+  const out = wasm.makeOutput(outShape, 'float32');
+  // Views after the allocation: heap growth detaches earlier ones.
+  const av = wasm.typedArrayFromHeap(aInfo) as Float32Array;
+  const bv = wasm.typedArrayFromHeap(bInfo) as Float32Array;
+  const ov = wasm.typedArrayFromHeap(out) as Float32Array;
+  const fold = batchB === 1 && batchA > 1 && !tA;
+  const rows = fold ? batchA * m : m;
+  const products = fold ? 1 : batch;
+  const mark = g.mark();
+  try {
+    const aPtr = g.alloc(g.rowBlocksBytes(rows, k));
+    const bPtr = g.alloc(g.panelsBytes(n, k));
+    const blocks = Math.ceil(rows / g.mr);
+    const ldc = Math.ceil(n / g.nr) * g.nr;
+    const cPtr = g.alloc(blocks * g.mr * ldc * 4);
+    const aBlockBytes = g.mr * g.paddedK(k) * 4;
+    for (let p = 0; p < products; p++) {
+      // A item = a row of op(A), B item = a column of op(B); both run along k.
+      if (p === 0 || batchA > 1) g.packStrided(av, (batchA > 1 ? p : 0) * m * k, rows, k, tA ? 1 : k, tA ? m : 1, aPtr, g.mr);
+      if (p === 0 || batchB > 1) g.packStrided(bv, (batchB > 1 ? p : 0) * k * n, n, k, tB ? k : 1, tB ? 1 : n, bPtr, g.nr);
+      for (let b0 = 0; b0 < blocks; b0 += SIMD_CHUNK_BLOCKS) {
+        g.gemm(aPtr + b0 * aBlockBytes, Math.min(SIMD_CHUNK_BLOCKS, blocks - b0), bPtr, ldc / g.nr, k, cPtr + b0 * g.mr * ldc * 4, ldc);
+      }
+      const mem = g.f32;
+      const c0 = cPtr >> 2;
+      const o0 = p * rows * n;
+      for (let i = 0; i < rows; i++) ov.set(mem.subarray(c0 + i * ldc, c0 + i * ldc + n), o0 + i * n);
+    }
+  } finally {
+    g.release(mark);
+  }
+  return out;
+}
+
 /** op(A)·op(B) for already-transposed operands, slicing the batch when that is faster (see above). */
 function plainProduct(a: tf.Tensor, b: tf.Tensor, stock: tf.KernelConfig, backend: unknown): tf.Tensor {
   const m = a.shape[a.rank - 2] as number;
@@ -67,7 +155,8 @@ function plainProduct(a: tf.Tensor, b: tf.Tensor, stock: tf.KernelConfig, backen
 }
 
 /**
- * BatchMatMul whose transposeA/transposeB run as an explicit transpose plus the plain kernel: stock wasm's
+ * BatchMatMul: big enough float32 products run on our FMA GEMM (`simdProduct`). The rest (and everything where
+ * relaxed SIMD is missing) run on XNNPACK, with transposeA/transposeB as an explicit transpose plus the plain kernel: stock wasm's
  * transposed path is ~10× slower (2–3 vs 13–24 GF/s), and tfjs's own matMul gradient always asks for it.
  * When it moves less data, (op(A)·op(B)) is computed as (op(B)ᵀ·op(A)ᵀ)ᵀ instead, transposing the smaller
  * operand and the output (e.g. Xᵀ·dY for a tall X: transpose dY and the small result, not X).
@@ -81,6 +170,11 @@ function batchMatMul(args: KernelArgs): tf.TensorInfo {
   const tB = Boolean(attrs.transposeB);
   if (aInfo.dtype !== 'float32' || bInfo.dtype !== 'float32' || aInfo.shape.length < 2 || bInfo.shape.length < 2) {
     return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+  }
+  const g = simdOff ? null : simdGemm();
+  if (g) {
+    const r = simdProduct(aInfo, bInfo, tA, tB, args.backend, g);
+    if (r) return r;
   }
   const ra = aInfo.shape.length;
   const rb = bInfo.shape.length;

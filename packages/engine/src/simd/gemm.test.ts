@@ -1,0 +1,94 @@
+import { Rng } from '@hier-ts/core';
+import { describe, expect, it } from 'vitest';
+import { relaxedSimdAvailable, SimdGemm } from './gemm.js';
+import { buildModule, Code, I32, instantiate, sleb, uleb, wasmApi } from './wasm-builder.js';
+
+function naive(a: Float32Array, b: Float32Array, m: number, n: number, k: number): Float64Array {
+  const c = new Float64Array(m * n);
+  for (let i = 0; i < m; i++) for (let j = 0; j < n; j++) {
+    let s = 0;
+    for (let q = 0; q < k; q++) s += a[i * k + q]! * b[j * k + q]!;
+    c[i * n + j] = s;
+  }
+  return c;
+}
+
+/** Multiplies A [m,k] by Bᵀ (B given as [n,k]) through the packed kernel, returning C [m,n]. */
+function viaKernel(g: SimdGemm, a: Float32Array, b: Float32Array, m: number, n: number, k: number, chunk: number): Float32Array {
+  const mark = g.mark();
+  const ap = g.alloc(g.rowBlocksBytes(m, k));
+  const bp = g.alloc(g.panelsBytes(n, k));
+  const blocks = Math.ceil(m / g.mr);
+  const ldc = Math.ceil(n / g.nr) * g.nr;
+  const cp = g.alloc(blocks * g.mr * ldc * 4);
+  g.packRowBlocks(a, 0, m, k, ap);
+  g.packPanels(b, 0, n, k, bp);
+  const aBlockBytes = g.mr * g.paddedK(k) * 4;
+  for (let b0 = 0; b0 < blocks; b0 += chunk) g.gemm(ap + b0 * aBlockBytes, Math.min(chunk, blocks - b0), bp, ldc / g.nr, k, cp + b0 * g.mr * ldc * 4, ldc);
+  const mem = g.f32;
+  const out = new Float32Array(m * n);
+  for (let i = 0; i < m; i++) out.set(mem.subarray((cp >> 2) + i * ldc, (cp >> 2) + i * ldc + n), i * n);
+  g.release(mark);
+  return out;
+}
+
+describe('wasm builder', () => {
+  it('encodes LEB128 like the spec examples', () => {
+    expect(uleb(0)).toEqual([0]);
+    expect(uleb(624485)).toEqual([0xe5, 0x8e, 0x26]);
+    expect(sleb(-123456)).toEqual([0xc0, 0xbb, 0x78]);
+    expect(sleb(63)).toEqual([0x3f]);
+    expect(sleb(64)).toEqual([0xc0, 0x00]);
+  });
+
+  it('builds a module that validates and runs', () => {
+    const body = new Code().get(0).get(1).add();
+    const bytes = buildModule([{ name: 'add', params: [I32, I32], results: [I32], locals: [], body }], 1);
+    expect(wasmApi.validate(bytes)).toBe(true);
+    const exports = instantiate(bytes, new wasmApi.Memory({ initial: 1 }));
+    expect((exports.add as (a: number, b: number) => number)(40, 2)).toBe(42);
+  });
+});
+
+describe('SimdGemm', () => {
+  const rng = new Rng(3);
+  const rand = (len: number) => Float32Array.from({ length: len }, () => rng.uniform() * 2 - 1);
+
+  it('relaxed SIMD is found on this Node (FMA kernel)', () => {
+    // Node 20 has it behind a V8 flag that relaxedSimdAvailable sets; Node ≥ 22 has it on.
+    expect(relaxedSimdAvailable()).toBe(true);
+    expect(SimdGemm.create().fma).toBe(true);
+  });
+
+  for (const opts of [{}, { fma: false }, { mr: 3, nrv: 3 }, { mr: 6, nrv: 2 }, { mr: 1, nrv: 1, unroll: 4 }, { unroll: 3 }]) {
+    it(`matches a float64 product on ragged shapes (${JSON.stringify(opts)})`, () => {
+      const g = SimdGemm.create(opts);
+      for (const [m, n, k] of [[1, 1, 1], [5, 9, 3], [17, 23, 31], [64, 40, 129], [33, 8, 514]] as const) {
+        const a = rand(m * k);
+        const b = rand(n * k);
+        const ref = naive(a, b, m, n, k);
+        for (const chunk of [1, 2, 1000]) {
+          const out = viaKernel(g, a, b, m, n, k, chunk);
+          let worst = 0;
+          for (let i = 0; i < m * n; i++) worst = Math.max(worst, Math.abs(out[i]! - ref[i]!) / (1 + Math.abs(ref[i]!)));
+          expect(worst, `${m}x${n}x${k} chunk ${chunk}`).toBeLessThan(1e-5 * Math.sqrt(k));
+        }
+      }
+    });
+  }
+
+  it('grows its memory and keeps earlier regions', () => {
+    const g = SimdGemm.create();
+    const p = g.alloc(64);
+    g.f32[p >> 2] = 7;
+    const before = g.memory.buffer.byteLength;
+    g.alloc(8 << 20);
+    expect(g.memory.buffer.byteLength).toBeGreaterThan(before);
+    expect(g.f32[p >> 2]).toBe(7);
+  });
+
+  it('refuses register tiles that would spill', () => {
+    expect(() => SimdGemm.create({ mr: 7, nrv: 2 })).toThrow(/vector registers/);
+    expect(() => SimdGemm.create({ unroll: 0 })).toThrow(/unroll/);
+  });
+});
