@@ -116,3 +116,13 @@ describe('formatHelp', () => {
     expect(text).toMatch(/example: hier train/);
   });
 });
+
+describe('hier ingest flags', () => {
+  it('offers exactly the resize kernels @hier-ts/data accepts', async () => {
+    const { RESIZE_KERNELS } = await import('@hier-ts/data');
+    const { ingestCommand } = await import('./commands/ingest.js');
+    const table = await ingestCommand.flags();
+    const spec = table.specs.find((f) => f.name === 'resize_kernel');
+    expect([...(spec?.choices ?? [])]).toEqual([...RESIZE_KERNELS]);
+  });
+});

@@ -28,6 +28,15 @@ describe('hier: bad input', () => {
     expect(fs.existsSync(path.join(tmp, 'a'))).toBe(false);
   });
 
+  it('ingest: out-of-range --quality and an unknown --resize_kernel are refused before anything is read', async () => {
+    const out = path.join(tmp, 'q.arrow');
+    const q = await runCli(['ingest', '--dataset', 'FashionMNIST', '--out', out, '--quality', '0']);
+    expectOneLineError(q, /--quality must be between 1 and 100, got 0/);
+    const k = await runCli(['ingest', '--dataset', 'FashionMNIST', '--out', out, '--resize_kernel', 'sinc']);
+    expectOneLineError(k, /--resize_kernel.*must be one of cubic, linear, mitchell, lanczos3; got 'sinc'/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
   it('unknown command', async () => {
     const r = await runCli(['trian']);
     expectOneLineError(r, /unknown command 'trian'; did you mean 'train'\?/);
