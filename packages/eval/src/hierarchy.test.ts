@@ -106,8 +106,14 @@ describe('pictures', () => {
 
   it('draws the Poincaré disk (SVG and PNG), the tree, and a UMAP scatter', async () => {
     const h = await buildHierarchy(proxies, samples, { c: 0.1 });
-    const { svg } = poincareDiskSvg({ samples, labels: fine, proxies, hierarchy: h, c: 0.1, title: 'toy' });
+    const { svg } = poincareDiskSvg({ samples, labels: fine, proxies, hierarchy: h, c: 0.1, title: 'toy', legend: false });
     expect(svg.match(/<circle /g)!.length).toBe(1 + 6 + 5);
+    // The legend: one swatch and name per drawn label, plus the proxies' entry.
+    const named = poincareDiskSvg({ samples, labels: fine, proxies, c: 0.1, labelNames: (l) => `class <${l}>` }).svg;
+    const distinct = [...new Set(Array.from(fine))];
+    for (const l of distinct) expect(named).toContain(`>class &lt;${l}&gt;</text>`);
+    expect(named).toContain('>hierarchical proxy</text>');
+    expect(named.match(/<circle /g)!.length).toBe(1 + 6 + 5 + distinct.length + 1);
     expect(svg).toContain('fill="black"');
     expect(svg.match(/<line /g)!.length).toBe(5);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hier-pic-'));
@@ -124,7 +130,7 @@ describe('pictures', () => {
     const u1 = umapScatterSvg({ samples: pts, labels: Int32Array.from({ length: 60 }, (_, i) => i % 3), seed: 1 });
     const u2 = umapScatterSvg({ samples: pts, labels: Int32Array.from({ length: 60 }, (_, i) => i % 3), seed: 1 });
     expect(u1.svg).toBe(u2.svg);
-    expect(u1.svg.match(/<circle /g)!.length).toBe(60);
+    expect(u1.svg.match(/<circle /g)!.length).toBe(60 + 3); // 60 samples + 3 legend swatches
   });
 });
 

@@ -21,6 +21,40 @@ export interface DiskPictureInput {
   maxSamples?: number;
   seed?: number;
   size?: number;
+  /** Names for label ids in the legend (default: the id). */
+  labelNames?: readonly string[] | ((label: number) => string);
+  /** Colour legend of the drawn labels (default: when labels are given); at most `LEGEND_MAX` rows are listed. */
+  legend?: boolean;
+}
+
+/** Legend rows listed before "… n more". */
+export const LEGEND_MAX = 24;
+
+function labelName(names: DiskPictureInput['labelNames'], label: number): string {
+  if (typeof names === 'function') return names(label);
+  return names?.[label] ?? String(label);
+}
+
+/** The legend block: one swatch per drawn label (by frequency), proxies last. */
+function legendSvg(labels: number[], names: DiskPictureInput['labelNames'], proxies: boolean, size: number): string {
+  const counts = new Map<number, number>();
+  for (const l of labels) counts.set(l, (counts.get(l) ?? 0) + 1);
+  const order = [...counts.keys()].sort((a, b) => counts.get(b)! - counts.get(a)! || a - b);
+  const shown = order.slice(0, LEGEND_MAX);
+  // [swatch markup, label text]
+  const rows: [string, string][] = shown.map((l) => [`<circle r="4" fill="${colorFor(l)}"/>`, escapeXml(labelName(names, l))]);
+  if (order.length > shown.length) rows.push(['', `… ${order.length - shown.length} more`]);
+  if (proxies) rows.push(['<circle r="3.2" fill="black"/>', 'hierarchical proxy']);
+  const x = size - 170;
+  const out = [`<g font-family="sans-serif" font-size="11" fill="#222">`];
+  out.push(`<rect x="${x - 8}" y="30" width="170" height="${rows.length * 15 + 8}" fill="white" fill-opacity="0.85" stroke="#bbb"/>`);
+  rows.forEach(([mark, text], i) => {
+    const y = 44 + i * 15;
+    if (mark) out.push(`<g transform="translate(${x},${y - 4})">${mark}</g>`);
+    out.push(`<text x="${x + 10}" y="${y}">${text}</text>`);
+  });
+  out.push('</g>');
+  return out.join('\n');
 }
 
 function subsample(n: number, max: number, seed: number): number[] {
@@ -86,6 +120,7 @@ export function poincareDiskSvg(input: DiskPictureInput): { svg: string; explain
     for (let p = 0; p < P; p++) out.push(`<circle cx="${px(pick.length + p)}" cy="${py(pick.length + p)}" r="3.2"/>`);
     out.push('</g>');
   }
+  if (input.labels && input.legend !== false) out.push(legendSvg(pick.map((r) => input.labels![r]!), input.labelNames, P > 0, size));
   const caption = `${input.title ?? ''}${input.title ? ' — ' : ''}${input.samples.rows} samples${pick.length < input.samples.rows ? ` (${pick.length} drawn)` : ''}${P ? `, ${P} proxies` : ''}, ${lay.projection}${lay.explained !== undefined ? ` (${(100 * lay.explained).toFixed(1)}% var)` : ''}`;
   out.push(`<text x="10" y="20" font-family="sans-serif" font-size="14" fill="#222">${escapeXml(caption)}</text>`);
   out.push('</svg>');

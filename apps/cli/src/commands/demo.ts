@@ -168,7 +168,12 @@ async function runDemo(args: { values: Record<string, unknown> }, io: CliIo): Pr
     // 3. Pictures and the learned hierarchy from the headline (unseen) split and the trained HIER proxies.
     const proxies = await loadProxies(session.result.checkpointDir, cfg);
     const { drawRun } = await import('../wiring/pictures.js');
-    const pics = await drawRun(outDir, evals[0]!, proxies, { c: cfg.hyp_c, title: `Fashion-MNIST ${evals[0]!.split} classes (cnn4, PA + ${cfg.lambda2}·HIER)` });
+    const labelNames = session.dataset.info.classNames;
+    const pics = await drawRun(outDir, evals[0]!, proxies, {
+      c: cfg.hyp_c,
+      title: `Fashion-MNIST ${evals[0]!.split} classes (cnn4, PA + ${cfg.lambda2}·HIER)`,
+      ...(labelNames ? { labelNames } : {}),
+    });
     const seconds = (performance.now() - t0) / 1000;
     const report = {
       source,

@@ -40,6 +40,7 @@ export const visualizeCommand: Command = {
     let embedded: import('@hier-ts/eval').EmbeddedSplit;
     let split: string;
     let c: number;
+    let labelNames: readonly string[] | undefined;
     if (v.embeddings) {
       if (v.checkpoint) restored = await (await import('../wiring/restore.js')).restoreRun(v.checkpoint);
       const file = await eval_.readEmbeddingsArrow(v.embeddings);
@@ -65,6 +66,7 @@ export const visualizeCommand: Command = {
         const { evalSource } = await import('../wiring/data.js');
         const src = await evalSource(run.dataset, split, restored.config, plan.coarseColumn, v.limit);
         embedded = await eval_.embedSource(restored.model, src, `split '${split}'`);
+        labelNames = run.dataset.info.classNames;
       } finally {
         await run.dataset.close();
       }
@@ -76,7 +78,7 @@ export const visualizeCommand: Command = {
       outDir,
       { split, embedded },
       restored?.proxies ?? null,
-      { c, title, formats: formats as ('svg' | 'png')[], maxSamples: v.max_samples },
+      { c, title, formats: formats as ('svg' | 'png')[], maxSamples: v.max_samples, ...(labelNames ? { labelNames } : {}) },
     );
     io.stdout.write(`${JSON.stringify({ split, samples: embedded.embeddings.rows, ...pics })}\n`);
     return 0;

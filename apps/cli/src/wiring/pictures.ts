@@ -33,7 +33,7 @@ export async function drawRun(
   outDir: string,
   evaluation: Pick<SplitEvaluation, 'split' | 'embedded'>,
   proxies: Matrix | null,
-  opts: { c: number; title: string; formats?: ('svg' | 'png')[]; maxSamples?: number },
+  opts: { c: number; title: string; formats?: ('svg' | 'png')[]; maxSamples?: number; labelNames?: readonly string[] },
 ): Promise<PictureFiles> {
   const ev = await import('@hier-ts/eval');
   const formats = opts.formats ?? ['svg', 'png'];
@@ -43,8 +43,17 @@ export async function drawRun(
   const hierarchy = proxies && opts.c > 0 ? await ev.buildHierarchy(proxies, samples, { c: opts.c }) : null;
   const { svg } =
     opts.c > 0
-      ? ev.poincareDiskSvg({ samples, labels, ...(proxies ? { proxies } : {}), ...(hierarchy ? { hierarchy } : {}), c: opts.c, title: opts.title, maxSamples: opts.maxSamples ?? 3000 })
-      : ev.umapScatterSvg({ samples, labels, title: opts.title, maxSamples: opts.maxSamples ?? 3000 });
+      ? ev.poincareDiskSvg({
+          samples,
+          labels,
+          ...(proxies ? { proxies } : {}),
+          ...(hierarchy ? { hierarchy } : {}),
+          c: opts.c,
+          title: opts.title,
+          maxSamples: opts.maxSamples ?? 3000,
+          ...(opts.labelNames ? { labelNames: opts.labelNames } : {}),
+        })
+      : ev.umapScatterSvg({ samples, labels, title: opts.title, maxSamples: opts.maxSamples ?? 3000, ...(opts.labelNames ? { labelNames: opts.labelNames } : {}) });
   const files: PictureFiles = { disk: [], hierarchy: [], hierarchyJson: null, purity: null };
   const base = opts.c > 0 ? 'poincare-disk' : 'umap';
   for (const f of formats) files.disk.push((await ev.writePicture(path.join(outDir, `${base}.${f}`), svg)).path);
