@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultConfig } from './config.js';
-import { FlatOptimizer, clampGradients } from './optim.js';
+import { firstIndex, shardRange } from './collective.js';
+import { FlatOptimizer, clampGradients, prepareGradients } from './optim.js';
 import { baseLr, groupLr, scheduleFactor, scheduleFromConfig } from './schedule.js';
 
 const one = [{ name: 'p', offset: 0, size: 2 }];
@@ -78,6 +79,97 @@ describe('optimisers (PyTorch semantics, hand-computed)', () => {
     clampGradients(g);
     expect(Array.from(g.slice(0, 3))).toEqual([10, -10, 3]);
     expect(Number.isNaN(g[3])).toBe(true);
+  });
+});
+
+describe('ZeRO-1 sharded update', () => {
+  const segs = [
+    { name: 'a', offset: 0, size: 37 },
+    { name: 'b', offset: 37, size: 50 },
+    { name: 'c', offset: 87, size: 13 },
+  ];
+  const noisy = (seed: number, n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(seed * 7.1 + i * 1.37) * (1 + (i % 5)));
+
+  for (const kind of ['adamw', 'adam', 'sgd'] as const) {
+    it(`${kind}: updating the shards separately equals one full update, bit for bit`, () => {
+      const full = new FlatOptimizer(100, { kind, weightDecay: 0.01 });
+      const sharded = new FlatOptimizer(100, { kind, weightDecay: 0.01 });
+      const p1 = noisy(1, 100);
+      const p2 = p1.slice();
+      for (let t = 0; t < 3; t++) {
+        const g = noisy(10 + t, 100);
+        full.step(p1, g, segs, [0.1, 0.01, 1]);
+        // Two "replicas" share the buffers here; each step call covers one shard.
+        const [lo0, hi0] = shardRange(100, 0, 2);
+        const [lo1, hi1] = shardRange(100, 1, 2);
+        const half = new FlatOptimizer(100, { kind, weightDecay: 0.01 });
+        half.load(sharded.state());
+        sharded.step(p2, g, segs, [0.1, 0.01, 1], [lo0, hi0]);
+        const before = p2.slice();
+        half.step(p2, g, segs, [0.1, 0.01, 1], [lo1, hi1]);
+        // the second shard's call touched nothing of the first shard
+        expect(Array.from(p2.subarray(lo0, hi0))).toEqual(Array.from(before.subarray(lo0, hi0)));
+        // assemble the moments as the driver does
+        const st = sharded.state();
+        for (const [k, v] of Object.entries(half.slotRange(lo1, hi1))) st.slots[k]!.set(v, lo1);
+        sharded.load(st);
+      }
+      expect(Array.from(p2)).toEqual(Array.from(p1));
+      expect(sharded.state()).toEqual(full.state());
+      expect(() => full.step(p1, noisy(0, 100), segs, [0.1, 0.01, 1], [50, 101])).toThrow(/range/);
+    });
+  }
+
+  it('shards cover the vector once, on 16-float boundaries', () => {
+    for (const [n, size] of [[100, 2], [1001, 3], [5, 2], [11_176_512, 2]] as const) {
+      let next = 0;
+      for (let r = 0; r < size; r++) {
+        const [lo, hi] = shardRange(n, r, size);
+        expect(lo).toBe(next);
+        if (hi < n) expect(hi % 16).toBe(0);
+        next = hi;
+      }
+      expect(next).toBe(n);
+    }
+  });
+
+  it('agreement on the first non-finite gradient takes the smallest index any replica found', () => {
+    expect(firstIndex([-1, -1])).toBe(-1);
+    expect(firstIndex([-1, 70])).toBe(70);
+    expect(firstIndex([12, 70])).toBe(12);
+    expect(firstIndex([0, -1, 3])).toBe(0);
+  });
+
+  it('prepareGradients = scale the model range, find the first non-finite value, clamp to ±10', () => {
+    const base = Float32Array.from([0.3, 25, -40, Number.POSITIVE_INFINITY, 7, Number.NaN, -3, 11, 1e-3, -12]);
+    for (const scale of [1, 0.5, 1 / 3]) {
+      for (const [lo, hi] of [[0, 10], [4, 10], [0, 3], [6, 10]] as const) {
+        const ref = base.slice();
+        for (let i = 0; i < 8; i++) ref[i] = ref[i]! * scale; // model range [0, 8), stored as float32
+        let bad = -1;
+        for (let i = lo; i < hi; i++) {
+          if (!Number.isFinite(ref[i]!)) {
+            bad = i;
+            break;
+          }
+        }
+        const sub = ref.slice(lo, hi);
+        clampGradients(sub);
+        const g = base.slice();
+        expect(prepareGradients(g, lo, hi, 0, 8, scale, 10)).toBe(bad);
+        const got = Array.from(g.subarray(lo, hi));
+        // with a non-finite entry the step is skipped, so only the detection matters
+        if (bad < 0) expect(got).toEqual(Array.from(sub));
+        // outside [lo, hi) nothing changes
+        expect(Array.from(g.subarray(0, lo))).toEqual(Array.from(base.subarray(0, lo)));
+      }
+    }
+    const g = base.slice();
+    expect(prepareGradients(g, 0, 10, 0, 8, 1, Number.POSITIVE_INFINITY)).toBe(3);
+    expect(prepareGradients(g, 0, 3, 0, 8, 1, Number.POSITIVE_INFINITY)).toBe(-1);
+    expect(g[1]).toBe(25); // no clipping
+    expect(prepareGradients(Float32Array.from([1, 2, -3]), 0, 3, 0, 3, 1, Number.POSITIVE_INFINITY)).toBe(-1);
+    expect(prepareGradients(Float32Array.from([1, Number.NEGATIVE_INFINITY]), 0, 2, 0, 2, 1, Number.POSITIVE_INFINITY)).toBe(1);
   });
 });
 

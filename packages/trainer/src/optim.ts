@@ -66,11 +66,15 @@ export class FlatOptimizer {
    * One update of `params` in place. `lr[i]` is the learning rate of segment i (0 freezes it: AdamW's moments and
    * step count still advance, the warmup behaviour of the official code, spec §4.4).
    */
-  step(params: Float32Array, grads: Float32Array, segments: readonly Segment[], lr: ArrayLike<number>): void {
+  step(params: Float32Array, grads: Float32Array, segments: readonly Segment[], lr: ArrayLike<number>, range?: readonly [number, number]): void {
     if (params.length !== this.size || grads.length !== this.size) {
       throw new HierError('E_OPTIM', `optimizer built for ${this.size} parameters got params ${params.length} / grads ${grads.length}`);
     }
     if (lr.length !== segments.length) throw new HierError('E_OPTIM', `${segments.length} segments but ${lr.length} learning rates`);
+    // `range` (ZeRO-1 sharding): only [lo, hi) of the flat vector is updated, here and in the moment buffers; the
+    // arithmetic per element is the same, so the shards of all replicas together equal one full update.
+    const [lo, hi] = range ?? [0, this.size];
+    if (lo < 0 || hi > this.size || lo > hi) throw new HierError('E_OPTIM', `update range [${lo}, ${hi}) outside the ${this.size} parameters`);
     this.stepCount++;
     const t = this.stepCount;
     const { b1, b2, eps, wd } = this;
@@ -78,7 +82,9 @@ export class FlatOptimizer {
       const buf = this.slots.momentum_buffer!;
       for (let s = 0; s < segments.length; s++) {
         const { offset, size } = segments[s]!;
-        sgdSegment(params, grads, buf, offset, offset + size, lr[s]!, wd, this.momentum, t === 1);
+        const a = Math.max(lo, offset);
+        const b = Math.min(hi, offset + size);
+        if (a < b) sgdSegment(params, grads, buf, a, b, lr[s]!, wd, this.momentum, t === 1);
       }
       return;
     }
@@ -88,10 +94,20 @@ export class FlatOptimizer {
     const invSqrtBc2 = 1 / Math.sqrt(1 - b2 ** t);
     for (let s = 0; s < segments.length; s++) {
       const { offset, size } = segments[s]!;
-      const a = lr[s]!;
-      if (this.kind === 'adamw') adamwSegment(params, grads, m, v, offset, offset + size, 1 - a * wd, a / bc1, b1, b2, invSqrtBc2, eps);
-      else adamSegment(params, grads, m, v, offset, offset + size, wd, a / bc1, b1, b2, invSqrtBc2, eps);
+      const a = Math.max(lo, offset);
+      const b = Math.min(hi, offset + size);
+      if (a >= b) continue;
+      const r = lr[s]!;
+      if (this.kind === 'adamw') adamwSegment(params, grads, m, v, a, b, 1 - r * wd, r / bc1, b1, b2, invSqrtBc2, eps);
+      else adamSegment(params, grads, m, v, a, b, wd, r / bc1, b1, b2, invSqrtBc2, eps);
     }
+  }
+
+  /** The moment buffers restricted to [lo, hi) (copies), to assemble the full state from ZeRO shards. */
+  slotRange(lo: number, hi: number): Record<string, Float32Array> {
+    const out: Record<string, Float32Array> = {};
+    for (const [k, v] of Object.entries(this.slots)) out[k] = v.slice(lo, hi);
+    return out;
   }
 
   state(): OptimizerState {
@@ -158,6 +174,66 @@ function sgdSegment(p: Float32Array, g: Float32Array, buf: Float32Array, lo: num
     const b = first ? gi : mom * buf[i]! + gi;
     buf[i] = b;
     p[i] = p[i]! - lr * b;
+  }
+}
+
+/**
+ * One pass over grads[lo, hi) doing what the step needs before the update: multiply [scaleLo, scaleHi) by `scale`
+ * (emulated world size; the product is rounded to float32 as a store would), find the first non-finite value
+ * (checked before clamping, so an infinity is not hidden) and clamp to ±limit (Infinity: no clipping). Returns
+ * the first non-finite index, or -1. Same results as scaling, checking and clampGradients in three passes.
+ */
+export function prepareGradients(g: Float32Array, lo: number, hi: number, scaleLo: number, scaleHi: number, scale: number, limit: number): number {
+  let bad = -1;
+  const a = Math.max(lo, Math.min(hi, scaleLo));
+  const b = Math.max(a, Math.min(hi, scaleHi));
+  if (scale === 1) bad = checkClamp(g, lo, hi, limit);
+  else {
+    const r0 = checkClamp(g, lo, a, limit);
+    const r1 = scaleCheckClamp(g, a, b, scale, limit);
+    const r2 = checkClamp(g, b, hi, limit);
+    bad = r0 >= 0 ? r0 : r1 >= 0 ? r1 : r2;
+  }
+  return bad;
+}
+
+// Both passes compute the largest |g| branch-free (Math.max propagates NaN, and ±Infinity stays infinite), then
+// look for the first non-finite index only when there is one, and clamp only when something exceeds the limit:
+// one read-only pass in the common case instead of a check and a clamp over every element.
+
+function checkClamp(g: Float32Array, lo: number, hi: number, limit: number): number {
+  let m = 0;
+  for (let i = lo; i < hi; i++) m = Math.max(m, Math.abs(g[i]!));
+  if (!(m < Number.POSITIVE_INFINITY)) return firstNonFinite(g, lo, hi);
+  if (m > limit) clampRange(g, lo, hi, limit);
+  return -1;
+}
+
+function scaleCheckClamp(g: Float32Array, lo: number, hi: number, scale: number, limit: number): number {
+  let m = 0;
+  for (let i = lo; i < hi; i++) {
+    const x = Math.fround(g[i]! * scale);
+    g[i] = x;
+    m = Math.max(m, Math.abs(x));
+  }
+  if (!(m < Number.POSITIVE_INFINITY)) return firstNonFinite(g, lo, hi);
+  if (m > limit) clampRange(g, lo, hi, limit);
+  return -1;
+}
+
+function firstNonFinite(g: Float32Array, lo: number, hi: number): number {
+  for (let i = lo; i < hi; i++) {
+    const x = g[i]!;
+    if (x - x !== 0) return i;
+  }
+  return -1;
+}
+
+function clampRange(g: Float32Array, lo: number, hi: number, limit: number): void {
+  for (let i = lo; i < hi; i++) {
+    const x = g[i]!;
+    if (x > limit) g[i] = limit;
+    else if (x < -limit) g[i] = -limit;
   }
 }
 

@@ -69,13 +69,11 @@ export class FlatLayout {
     return [0, end];
   }
 
-  async read(): Promise<Float32Array> {
-    const flat = new Float32Array(this.size);
-    for (let i = 0; i < this.params.length; i++) {
-      const d = await this.params[i]!.variable.data();
-      flat.set(d as Float32Array, this.segments[i]!.offset);
-    }
-    return flat;
+  /** The variables' current values, into `out` (default: a new buffer). */
+  async read(out: Float32Array = new Float32Array(this.size)): Promise<Float32Array> {
+    if (out.length < this.size) throw new HierError('E_PARAMS', `buffer of ${out.length} floats for ${this.size} parameters`);
+    for (let i = 0; i < this.params.length; i++) readInto(this.params[i]!.variable, out, this.segments[i]!.offset);
+    return out;
   }
 
   /** Copies `flat` into the variables (one upload per variable). */
@@ -94,6 +92,11 @@ export class FlatLayout {
    * `keepMissing`, which leaves those entries of `out` as they are (to merge gradients from two sources).
    */
   async gather(grads: Record<string, tf.Tensor | undefined>, out: Float32Array = new Float32Array(this.size), keepMissing = false): Promise<Float32Array> {
+    return this.gatherSync(grads, out, keepMissing);
+  }
+
+  /** `gather` without awaiting: on wasm the gradients are copied straight from the wasm heap into `out`. */
+  gatherSync(grads: Record<string, tf.Tensor | undefined>, out: Float32Array = new Float32Array(this.size), keepMissing = false): Float32Array {
     for (let i = 0; i < this.params.length; i++) {
       const p = this.params[i]!;
       const s = this.segments[i]!;
@@ -103,8 +106,36 @@ export class FlatLayout {
         continue;
       }
       if (g.size !== s.size) throw new HierError('E_PARAMS', `gradient of ${p.name} has shape [${g.shape}] but the parameter is [${p.variable.shape}]`);
-      out.set((await g.data()) as Float32Array, s.offset);
+      readInto(g, out, s.offset);
     }
     return out;
   }
+}
+
+interface HeapBackend {
+  typedArrayFromHeap(info: tf.TensorInfo): ArrayLike<number>;
+}
+
+/**
+ * Copies a float32 tensor into out[offset…]. On wasm this is one copy out of the wasm heap (the backend's own
+ * `typedArrayFromHeap` view; `data()` would copy the heap into a fresh array and `set` copy it again — for
+ * ResNet-18's 45 MB of gradients per step that second copy and its garbage are measurable). Elsewhere dataSync().
+ */
+export function readInto(t: tf.Tensor, out: Float32Array, offset: number): void {
+  if (t.dtype === 'float32' && tf.getBackend() === 'wasm') {
+    const b = tf.backend() as unknown as Partial<HeapBackend>;
+    if (typeof b.typedArrayFromHeap === 'function') {
+      let view: ArrayLike<number> | null = null;
+      try {
+        view = b.typedArrayFromHeap({ dataId: t.dataId, shape: t.shape, dtype: t.dtype });
+      } catch {
+        view = null; // not held by this backend: fall through to dataSync
+      }
+      if (view instanceof Float32Array && view.length === t.size) {
+        out.set(view, offset);
+        return;
+      }
+    }
+  }
+  out.set(t.dataSync() as Float32Array, offset);
 }

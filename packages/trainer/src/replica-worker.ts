@@ -7,7 +7,7 @@ import net from 'node:net';
 import { parentPort } from 'node:worker_threads';
 import { HierError, Rng } from '@hier-ts/core';
 import { type BackendRequest, initBackend } from '@hier-ts/engine';
-import { HubCollective, SabCollective } from './collective.js';
+import { HubCollective, type SabBuffers, SabCollective } from './collective.js';
 import type { TrainConfig } from './config.js';
 import { Mailbox, type Message } from './mailbox.js';
 import { FlatLayout, collectParams } from './params.js';
@@ -66,7 +66,7 @@ async function serve(link: Link): Promise<void> {
   if (isThread) {
     send({ type: 'ready', params: paramCount, emb: parts.model.embeddingDim });
     const attach = await mailbox.next('attach');
-    collective = new SabCollective(rank, size, attach.ctrl as SharedArrayBuffer, attach.data as SharedArrayBuffer, attach.slot as number, timeoutMs);
+    collective = new SabCollective(rank, size, attach.buffers as SabBuffers, timeoutMs);
   } else {
     collective = new HubCollective(rank, size, send, (t) => mailbox.next(t));
     send({ type: 'ready', params: paramCount, emb: parts.model.embeddingDim });
@@ -75,13 +75,15 @@ async function serve(link: Link): Promise<void> {
   await replica.init();
   send({ type: 'initialised' });
   for (;;) {
-    const m = await mailbox.next('step', 'export', 'import', 'params', 'stop');
+    const m = await mailbox.next('step', 'export', 'exportShard', 'import', 'params', 'stop');
     if (m.type === 'stop') break;
     if (m.type === 'step') {
       const report = await replica.step(m.batch as never, m.ctx as never);
       send({ type: 'stepped', report });
     } else if (m.type === 'export') {
       send({ type: 'state', state: await replica.exportState() });
+    } else if (m.type === 'exportShard') {
+      send({ type: 'shard', rank, ...replica.optimizerShard() });
     } else if (m.type === 'import') {
       await replica.importState(m.state as never);
       send({ type: 'imported' });

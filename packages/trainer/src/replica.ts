@@ -8,20 +8,35 @@
 import { HierError, Rng } from '@hier-ts/core';
 import { type EmbeddingModel, type MetricLoss, tf } from '@hier-ts/engine';
 import { type TrainConfig, adamEps, worldSize } from './config.js';
-import { FlatOptimizer, type OptimizerState, clampGradients } from './optim.js';
+import { FlatOptimizer, type OptimizerState, prepareGradients } from './optim.js';
 import { FlatLayout, type TrainableParam, collectParams } from './params.js';
 import { type ScheduleKind, groupLr, scheduleFromConfig } from './schedule.js';
 import { backpropEmbeddings, embedBatch, fusedGradients, lossGradients } from './step.js';
 
+/**
+ * What a replica needs from the other replicas. The update is ZeRO-1 style: gradients are reduce-scattered, each
+ * replica clips, checks and applies the optimiser to its own shard of the flat vector only, and the updated
+ * shards are all-gathered — the same arithmetic per element as a full update on every replica, with 1/P of it.
+ */
 export interface Collective {
   readonly rank: number;
   readonly size: number;
   /** Concatenation in rank order of every replica's rows. */
   allGather(z: Float32Array, labels: Int32Array): Promise<{ z: Float32Array; labels: Int32Array }>;
-  /** In place: buf[start, end) becomes the mean over replicas. */
-  allReduceMean(buf: Float32Array, start: number, end: number): Promise<void>;
   /** Optional blocking all-gather (shared memory): enables the single-forward step. */
   allGatherSync?(z: Float32Array, labels: Int32Array): { z: Float32Array; labels: Int32Array };
+  /** The buffer (n floats) this replica writes its flat gradients into; shared memory reduces it in place. */
+  gradientBuffer(n: number): Float32Array;
+  /** The buffer (n floats) holding this replica's flat parameters; with shared memory, one buffer for all. */
+  parameterBuffer(n: number): Float32Array;
+  /** [lo, hi): the part of a flat vector of n floats that this replica reduces and updates. */
+  shard(n: number): [number, number];
+  /** Reduce-scatter: afterwards grads[shard ∩ [start, end)] holds the mean over replicas (the rest: unspecified). */
+  reduceScatterMean(grads: Float32Array, start: number, end: number): Promise<void>;
+  /** The smallest non-negative `index` over replicas, or -1 (agreement on the first non-finite gradient). */
+  agreeFirst(index: number): Promise<number>;
+  /** All-gather: every replica's shard of `params` (its parameterBuffer) ends up on every replica. */
+  allGatherShards(params: Float32Array): Promise<void>;
 }
 
 export const LOCAL_COLLECTIVE: Collective = {
@@ -30,7 +45,14 @@ export const LOCAL_COLLECTIVE: Collective = {
   async allGather(z, labels) {
     return { z, labels };
   },
-  async allReduceMean() {},
+  gradientBuffer: (n) => new Float32Array(n),
+  parameterBuffer: (n) => new Float32Array(n),
+  shard: (n) => [0, n],
+  async reduceScatterMean() {},
+  async agreeFirst(index) {
+    return index;
+  },
+  async allGatherShards() {},
 };
 
 export interface ReplicaParts {
@@ -77,6 +99,14 @@ export interface StepContext {
   profile?: boolean;
 }
 
+/**
+ * Seconds of one step on one replica. forward: the embedding (train mode); loss: the metric and HIER losses on
+ * the (gathered) global batch; backward: the gradients, read back into the flat buffer; allreduce: every
+ * collective, waits for the other replicas included (embedding all-gather, gradient reduce-scatter, agreement on
+ * non-finite values, parameter all-gather); optimizer: scaling/checking/clipping and the update of this replica's
+ * shard, plus writing the parameters back to the model. The backends used here (wasm, cpu, tfjs-node) run
+ * kernels synchronously, so wall-clock marks between ops time them.
+ */
 export interface StepTimes {
   forward: number;
   loss: number;
@@ -92,6 +122,8 @@ export interface StepReport {
   /** lr of each group this step. */
   lr: Record<string, number>;
   times: StepTimes;
+  /** With several replicas: each replica's own times, in rank order (`times` holds the per-field maximum). */
+  replicaTimes?: StepTimes[];
   /** Set when a loss or gradient was not finite; the parameters were then left unchanged. */
   nonFinite?: { term: 'metric' | 'hier' | 'total' | 'gradient'; detail: string };
 }
@@ -115,7 +147,11 @@ export class Replica {
   readonly params: TrainableParam[];
   readonly layout: FlatLayout;
   readonly optimizer: FlatOptimizer;
-  private flat: Float32Array | null = null;
+  /** This replica's shard [lo, hi) of the flat vector (everything when alone). */
+  readonly shard: [number, number];
+  private readonly flat: Float32Array;
+  private grads: Float32Array | null = null;
+  private initialised = false;
   private readonly schedule: ScheduleKind;
   private readonly lrPerSegment: Float64Array;
 
@@ -133,16 +169,20 @@ export class Replica {
     });
     this.schedule = scheduleFromConfig(cfg);
     this.lrPerSegment = new Float64Array(this.params.length);
+    this.flat = collective.parameterBuffer(this.layout.size);
+    this.shard = collective.shard(this.layout.size);
   }
 
   async init(): Promise<void> {
-    this.flat = await this.layout.read();
+    // With a shared parameter buffer every replica writes the same values here (they start identical).
+    await this.layout.read(this.flat);
+    this.initialised = true;
   }
 
-  /** The current trainable parameters (a copy). */
+  /** The trainable parameters, read from this replica's model variables (a copy). */
   async parameters(): Promise<Float32Array> {
-    if (!this.flat) await this.init();
-    return this.flat!.slice();
+    if (!this.initialised) await this.init();
+    return this.layout.read();
   }
 
   private lossSet(it: number, itersPerEpoch: number) {
@@ -156,7 +196,7 @@ export class Replica {
   }
 
   async step(batch: LocalBatch, ctx: StepContext): Promise<StepReport> {
-    if (!this.flat) await this.init();
+    if (!this.initialised) await this.init();
     const cfg = this.cfg;
     const rngs = this.parts.lossRng === undefined ? [] : Array.isArray(this.parts.lossRng) ? this.parts.lossRng : [this.parts.lossRng];
     for (let k = 0; k < rngs.length; k++) reseedRng(rngs[k]!, cfg.seed + 7_777 * k, ctx.it);
@@ -164,7 +204,9 @@ export class Replica {
     const times: StepTimes = { forward: 0, loss: 0, backward: 0, allreduce: 0, optimizer: 0 };
     const n = batch.shape[0];
     const micro = cfg.micro_batch > 0 ? cfg.micro_batch : n;
-    const grads = new Float32Array(this.layout.size);
+    // Allocated on the first step (a replica used only to hold a model, e.g. for evaluation, never needs it).
+    this.grads ??= this.collective.gradientBuffer(this.layout.size);
+    const grads = this.grads;
     let lossValues: Float32Array[];
     let t0 = now();
     const gatherSync = this.collective.allGatherSync?.bind(this.collective);
@@ -186,9 +228,13 @@ export class Replica {
             };
       const r = fusedGradients(this.parts.model, batch.images, batch.shape, batch.labels, losses, gather);
       lossValues = [await r.total.data(), await r.metric.data(), await r.hier.data()] as Float32Array[];
-      await this.layout.gather(r.grads, grads);
+      this.layout.gatherSync(r.grads, grads);
       tf.dispose([r.total, r.metric, r.hier, ...Object.values(r.grads)]);
-      times.backward = now() - t0;
+      const elapsed = now() - t0;
+      times.forward = r.times.forward;
+      times.loss = r.times.loss;
+      times.allreduce += r.times.gather;
+      times.backward = Math.max(0, elapsed - r.times.forward - r.times.loss - r.times.gather);
     } else {
       const zLocal = embedBatch(this.parts.model, batch.images, batch.shape, micro);
       const zData = (await zLocal.data()) as Float32Array;
@@ -202,13 +248,14 @@ export class Replica {
       const zAll = this.collective.size === 1 ? zLocal : tf.tensor2d(gathered.z, [gathered.labels.length, emb]);
       const lg = lossGradients(zAll, gathered.labels, losses);
       lossValues = [await lg.total.data(), await lg.metric.data(), await lg.hier.data()] as Float32Array[];
-      await this.layout.gather(lg.lossGrads, grads, true);
+      // Not keepMissing: this zeroes the model entries left from the previous step, which pass 3 fills in.
+      this.layout.gatherSync(lg.lossGrads, grads);
       // Replicas hold equal slices, so this replica's rows start at rank · n.
       const dzLocal = this.collective.size === 1 ? lg.dz : tf.slice(lg.dz, [rank * n, 0], [n, emb]);
       times.loss = now() - t0;
       t0 = now();
       const mg = backpropEmbeddings(this.parts.model, batch.images, batch.shape, dzLocal, micro);
-      await this.layout.gather(mg, grads, true);
+      this.layout.gatherSync(mg, grads, true);
       tf.dispose([zLocal, lg.total, lg.metric, lg.hier, lg.dz, ...Object.values(lg.lossGrads), ...Object.values(mg)]);
       if (zAll !== zLocal) zAll.dispose();
       if (dzLocal !== lg.dz) dzLocal.dispose();
@@ -229,34 +276,42 @@ export class Replica {
       // Every replica sees the same global loss, so all of them skip the collective below together.
       return report;
     }
-    // Model gradients: the mean over replicas is what DDP gives; rescale to the emulated world size.
-    t0 = now();
+    // Model gradients: the mean over replicas is what DDP gives; rescale to the emulated world size. ZeRO-1: each
+    // replica averages, checks, clips and updates only its shard; loss-parameter gradients are identical on every
+    // replica, so their shards need no averaging.
+    const [lo, hi] = this.shard;
     const [ms, me] = this.layout.modelRange();
-    await this.collective.allReduceMean(grads, ms, me);
+    t0 = now();
+    await this.collective.reduceScatterMean(grads, ms, me);
     times.allreduce += now() - t0;
     t0 = now();
     const scale = this.collective.size / worldSize(cfg);
-    if (scale !== 1) for (let i = ms; i < me; i++) grads[i] = grads[i]! * scale;
-    let bad = -1;
-    for (let i = 0; i < grads.length; i++) {
-      if (!Number.isFinite(grads[i]!)) {
-        bad = i;
-        break;
-      }
-    }
+    const localBad = prepareGradients(grads, lo, hi, ms, me, scale, cfg.clip_grad > 0 ? 10 : Number.POSITIVE_INFINITY);
+    times.optimizer += now() - t0;
+    t0 = now();
+    const bad = await this.collective.agreeFirst(localBad);
+    times.allreduce += now() - t0;
     if (bad >= 0) {
       const seg = this.layout.segments.find((s) => bad >= s.offset && bad < s.offset + s.size);
       report.nonFinite = { term: 'gradient', detail: `non-finite gradient in ${seg?.name ?? '?'} at iteration ${ctx.it}` };
       return report;
     }
-    if (cfg.clip_grad > 0) clampGradients(grads, 10);
-    this.optimizer.step(this.flat!, grads, this.layout.segments, this.lrPerSegment);
-    this.layout.write(this.flat!);
-    times.optimizer = now() - t0;
+    t0 = now();
+    this.optimizer.step(this.flat, grads, this.layout.segments, this.lrPerSegment, this.shard);
+    times.optimizer += now() - t0;
+    t0 = now();
+    await this.collective.allGatherShards(this.flat);
+    times.allreduce += now() - t0;
+    t0 = now();
+    this.layout.write(this.flat);
+    times.optimizer += now() - t0;
     return report;
   }
 
-  /** Model state (including BN statistics) and loss parameters, plus the optimiser state. */
+  /**
+   * Model state (including BN statistics) and loss parameters, plus the optimiser state. With several replicas
+   * the moments are only current on this replica's shard (`optimizerShard`); the driver assembles the full state.
+   */
   async exportState(): Promise<ReplicaState> {
     const tensors: ReplicaState['tensors'] = {};
     for (const v of this.parts.model.stateVariables()) {
@@ -283,6 +338,13 @@ export class Replica {
       x.dispose();
     }
     this.optimizer.load(state.optimizer);
-    this.flat = await this.layout.read();
+    await this.layout.read(this.flat);
+    this.initialised = true;
+  }
+
+  /** This replica's shard of the optimiser moments (to assemble the full state from all replicas). */
+  optimizerShard(): { range: [number, number]; slots: Record<string, Float32Array> } {
+    const [lo, hi] = this.shard;
+    return { range: [lo, hi], slots: this.optimizer.slotRange(lo, hi) };
   }
 }

@@ -50,6 +50,7 @@ function maxRelDiff(a: Float32Array, b: Float32Array): number {
 
 describe('data-parallel replicas', () => {
   let reference: Float32Array;
+  let referenceMomentum: Float32Array;
   const open: ReplicaDriver[] = [];
   afterEach(async () => {
     for (const d of open.splice(0)) await d.close();
@@ -60,6 +61,7 @@ describe('data-parallel replicas', () => {
     // One replica holding the whole global batch of 16, gradients scaled as 2-GPU DDP would (1/2 x full batch).
     const one = await startReplicas(cfg({ batch_size: 16, devices: 1, emulate_world_size: 2 }), { factory, localFactory: toyFactory as never });
     reference = (await train3(one))[0]!;
+    referenceMomentum = (await one.exportState()).optimizer.slots.momentum_buffer!;
     await one.close();
   });
 
@@ -72,6 +74,10 @@ describe('data-parallel replicas', () => {
       const [p0, p1] = await train3(two);
       expect(Array.from(p0!)).toEqual(Array.from(p1!));
       expect(maxRelDiff(p0!, reference)).toBeLessThan(2e-5);
+      // Each replica updated only its shard of the moments (ZeRO-1); the exported state is assembled from all.
+      const state = await two.exportState();
+      expect(state.optimizer.step).toBe(3);
+      expect(maxRelDiff(state.optimizer.slots.momentum_buffer!, referenceMomentum)).toBeLessThan(2e-5);
       // and they did move
       const fresh = await startReplicas(cfg({ batch_size: 16 }), { factory, localFactory: toyFactory as never });
       open.push(fresh);

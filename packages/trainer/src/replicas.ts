@@ -8,7 +8,7 @@ import net from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { HierError, Rng, resolveWorkerUrl } from '@hier-ts/core';
-import { CTRL_ABORT, CTRL_GENERATION, meanOf } from './collective.js';
+import { CTRL_ABORT, CTRL_GENERATION, type SabBuffers, ctrlWords, firstIndex, meanOf } from './collective.js';
 import type { TrainConfig } from './config.js';
 import { Mailbox, type Message } from './mailbox.js';
 import { type FactorySpec, type LocalBatch, Replica, type ReplicaFactory, type ReplicaParts, type ReplicaState, type StepContext, type StepReport } from './replica.js';
@@ -125,12 +125,17 @@ export class WorkerGroup implements ReplicaDriver {
       const emb = ready[0]!.emb as number;
       if (ready.some((m) => m.params !== params)) throw new HierError('E_REPLICA', `replicas built different models (${ready.map((m) => m.params).join(' vs ')} parameters)`);
       if (opts.transport === 'threads') {
-        const localRows = cfg.batch_size;
-        const slot = Math.max(params, localRows * (emb + 1));
-        const ctrl = new SharedArrayBuffer(16);
-        const data = new SharedArrayBuffer(slot * g.size * 4);
-        g.ctrl = new Int32Array(ctrl);
-        for (const p of g.peers) p.send({ type: 'attach', ctrl, data, slot });
+        const gatherSlot = cfg.batch_size * (emb + 1);
+        const buffers: SabBuffers = {
+          ctrl: new SharedArrayBuffer(ctrlWords(g.size) * 4),
+          gather: new SharedArrayBuffer(gatherSlot * g.size * 4),
+          gatherSlot,
+          grads: new SharedArrayBuffer(params * g.size * 4),
+          params: new SharedArrayBuffer(params * 4),
+          n: params,
+        };
+        g.ctrl = new Int32Array(buffers.ctrl);
+        for (const p of g.peers) p.send({ type: 'attach', buffers });
       }
       await g.all('initialised');
       // Replicas are built from the same seed; broadcasting rank 0's state makes that a guarantee, not a hope.
@@ -266,7 +271,7 @@ export class WorkerGroup implements ReplicaDriver {
       p.send({ type: 'step', batch: b, ctx }, this.transport === 'threads' ? [b.images.buffer as ArrayBuffer, b.labels.buffer as ArrayBuffer] : undefined);
     }
     for (;;) {
-      const msgs = await this.all('gather', 'reduce', 'stepped');
+      const msgs = await this.all('gather', 'reduce', 'agree', 'shards', 'stepped');
       const kind = msgs[0]!.type;
       if (msgs.some((m) => m.type !== kind)) {
         const err = new HierError('E_REPLICA', `replicas diverged: got ${msgs.map((m) => m.type).join(', ')}`);
@@ -277,6 +282,7 @@ export class WorkerGroup implements ReplicaDriver {
         const reports = msgs.map((m) => m.report as StepReport);
         // All replicas computed the same global loss; report rank 0's with the slowest timings.
         const r = reports[0]!;
+        r.replicaTimes = reports.map((o) => ({ ...o.times }));
         for (const o of reports.slice(1)) for (const k of Object.keys(r.times) as (keyof StepReport['times'])[]) r.times[k] = Math.max(r.times[k], o.times[k]);
         return r;
       }
@@ -284,18 +290,38 @@ export class WorkerGroup implements ReplicaDriver {
         const z = concatF32(msgs.map((m) => m.z as Float32Array));
         const labels = concatI32(msgs.map((m) => m.labels as Int32Array));
         for (const p of this.peers) p.send({ type: 'gathered', z, labels });
-      } else {
+      } else if (kind === 'reduce') {
+        // Reduce-scatter: each replica gets the mean of its own shard only.
         const mean = meanOf(msgs.map((m) => m.data as Float32Array));
-        for (const p of this.peers) p.send({ type: 'reduced', data: mean });
+        for (const [i, p] of this.peers.entries()) p.send({ type: 'reduced', data: mean.subarray(msgs[i]!.from as number, msgs[i]!.to as number) });
+      } else if (kind === 'agree') {
+        const value = firstIndex(msgs.map((m) => m.value as number));
+        for (const p of this.peers) p.send({ type: 'agreed', value });
+      } else {
+        // All-gather of the updated parameter shards.
+        const all = new Float32Array(msgs[0]!.length as number);
+        for (const m of msgs) all.set(m.data as Float32Array, m.from as number);
+        for (const p of this.peers) p.send({ type: 'allShards', data: all });
       }
     }
   }
 
+  /** Rank 0's model and loss state, with the optimiser moments assembled from every replica's shard (ZeRO-1). */
   async exportState(): Promise<ReplicaState> {
     if (this.failure) throw this.failure;
     this.peers[0]!.send({ type: 'export' });
-    const m = await this.peers[0]!.mailbox.next('state');
-    return m.state as ReplicaState;
+    for (const p of this.peers.slice(1)) p.send({ type: 'exportShard' });
+    const state = (await this.peers[0]!.mailbox.next('state')).state as ReplicaState;
+    const shards = await Promise.all(this.peers.slice(1).map((p) => p.mailbox.next('shard')));
+    for (const m of shards) {
+      const [lo] = m.range as [number, number];
+      for (const [k, v] of Object.entries(m.slots as Record<string, Float32Array>)) {
+        const full = state.optimizer.slots[k];
+        if (!full) throw new HierError('E_REPLICA', `replica ${String(m.rank)} has optimiser slot ${k} that replica 0 lacks`);
+        full.set(v, lo);
+      }
+    }
+    return state;
   }
 
   async importState(state: ReplicaState): Promise<void> {

@@ -163,6 +163,12 @@ export function fusedGradients(
   metric: tf.Scalar;
   hier: tf.Scalar;
   grads: Record<string, tf.Tensor>;
+  /**
+   * Seconds in the forward pass, the gather (waiting for the other replicas included) and the losses, marked
+   * inside the taped function; the rest of the call is the backward pass. Exact for backends that run kernels
+   * synchronously (wasm, cpu, tfjs-node), which is what the trainer runs on.
+   */
+  times: { forward: number; gather: number; loss: number };
 } {
   const vars: tf.Variable[] = model.namedVariables().map((v) => v.variable);
   for (const l of [losses.metric, losses.hier]) for (const v of l?.namedVariables() ?? []) vars.push(v.variable);
@@ -173,13 +179,19 @@ export function fusedGradients(
   const useMetric = losses.metric !== null && losses.lambda1 !== 0;
   const useHier = losses.hier !== null && losses.lambda2 !== 0;
   if (!useMetric && !useHier) throw new HierError('E_LOSS', 'no loss term is active this step (lambda1 = 0 and no HIER weight)');
+  const times = { forward: 0, gather: 0, loss: 0 };
   const { value, grads } = tf.variableGrads(() => {
+    const t0 = performance.now();
     let z = model.embed(x, 'train');
+    const t1 = performance.now();
+    times.forward = (t1 - t0) / 1000;
     if (gather) {
       const g = gather(z, labels);
       z = g.z;
       y = tf.keep(tf.tensor1d(g.labels, 'int32'));
     }
+    const t2 = performance.now();
+    times.gather = (t2 - t1) / 1000;
     let total: tf.Scalar = tf.scalar(0);
     if (useMetric) {
       metric = tf.keep(losses.metric!.compute(z, y!));
@@ -189,9 +201,10 @@ export function fusedGradients(
       hier = tf.keep(losses.hier!.compute(z, y!));
       total = tf.add(total, tf.mul(hier, losses.lambda2));
     }
+    times.loss = (performance.now() - t2) / 1000;
     return total;
   }, vars);
   x.dispose();
   (y as tf.Tensor1D | null)?.dispose();
-  return { total: value, metric: metric ?? tf.scalar(0), hier: hier ?? tf.scalar(0), grads };
+  return { total: value, metric: metric ?? tf.scalar(0), hier: hier ?? tf.scalar(0), grads, times };
 }
