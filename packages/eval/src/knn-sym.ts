@@ -37,6 +37,18 @@ const GEMM_CHUNK_BLOCKS = 48;
 /** Rows re-searched per batch after failed threshold guesses. */
 const RESEARCH_ROWS = 256;
 
+/**
+ * The order tiles (I ≤ J) are handed out: every off-diagonal tile first, the diagonal tiles last. By then every
+ * row has met a tile and has its guessed threshold, so each diagonal tile needs only its upper part (half the
+ * multiply; see `SymWorker.tile`).
+ */
+export function symTileOrder(blocks: number): [number, number][] {
+  const tiles: [number, number][] = [];
+  for (let I = 0; I < blocks; I++) for (let J = I + 1; J < blocks; J++) tiles.push([I, J]);
+  for (let I = 0; I < blocks; I++) tiles.push([I, I]);
+  return tiles;
+}
+
 export class SymWorker {
   private readonly s: SymShared;
   private readonly gemm: SimdGemm;
@@ -101,15 +113,27 @@ export class SymWorker {
   }
 
   /** C = rows of tile I times tile J's panels ([h, ldc] at cPtr); returns seconds. */
-  private multiply(aPtr: number, rows: number, J: number): void {
+  /**
+   * C = rows at `aPtr` (packed) times tile J's panels, into [rows, ldc] at cPtr, in chunks of GEMM_CHUNK_BLOCKS row
+   * blocks. `upper`: a diagonal tile's upper part only — each chunk starts at the panel holding its first row, so
+   * C is valid where column ≥ the chunk's first row (about half the work; `chunkFirstPanel` says where).
+   */
+  private multiply(aPtr: number, rows: number, J: number, upper = false): void {
     const g = this.gemm;
     const blocks = Math.ceil(rows / g.mr);
     const panels = Math.ceil(this.tileRows[J]! / g.nr);
-    const aBlockBytes = g.mr * g.paddedK(this.s.d) * 4;
+    const kp = g.paddedK(this.s.d);
+    const aBlockBytes = g.mr * kp * 4;
     for (let b0 = 0; b0 < blocks; b0 += GEMM_CHUNK_BLOCKS) {
       const nb = Math.min(GEMM_CHUNK_BLOCKS, blocks - b0);
-      g.gemm(aPtr + b0 * aBlockBytes, nb, this.bPtr[J]!, panels, this.s.d, this.cPtr + b0 * g.mr * this.ldc * 4, this.ldc);
+      const p0 = upper ? this.chunkFirstPanel(b0) : 0;
+      g.gemm(aPtr + b0 * aBlockBytes, nb, this.bPtr[J]! + p0 * g.nr * kp * 4, panels - p0, this.s.d, this.cPtr + (b0 * g.mr * this.ldc + p0 * g.nr) * 4, this.ldc);
     }
+  }
+
+  /** First panel computed for the chunk starting at row block b0 of a diagonal tile's upper part. */
+  private chunkFirstPanel(b0: number): number {
+    return Math.floor((b0 * this.gemm.mr) / this.gemm.nr);
   }
 
   /**
@@ -127,21 +151,35 @@ export class SymWorker {
   }
 
   /**
-   * Scans C ([h rows] × w columns from gallery column c0) and offers what passed to the top-k, with exact keys:
-   * row `rowOf(r)` against each flagged column and, for flagged column-side lanes, that column against the row.
-   * `skipSelf`: the column equal to the row is never taken (diagonal tiles, re-search).
+   * Scans C (`h` rows at `cPtr`, row stride ldc, `w` columns = gallery columns c0 ..) and offers what passed to the
+   * top-k with exact keys: row `rowOf(r)` against each flagged column and, for flagged column-side lanes, that
+   * column against the row. `exclude`: 'self' never takes the column equal to the row (full diagonal tiles,
+   * re-search); 'upper' takes only columns after the row (a diagonal tile's upper part, both sides).
    */
-  private scanAndOffer(rowOf: (r: number) => number, h: number, x2RowPtr: number, wRowPtr: number, c0: number, w: number, skipSelf: boolean): void {
+  private scanAndOffer(
+    cPtr: number,
+    rowOf: (r: number) => number,
+    h: number,
+    rowThrPtr: number,
+    x2RowPtr: number,
+    wRowPtr: number,
+    colThrPtr: number,
+    c0: number,
+    w: number,
+    exclude: 'none' | 'self' | 'upper',
+  ): void {
     const s = this.s;
     const kind = s.kind;
     const x2 = s.x2;
     const wb = s.wBall;
     const thr = s.state.thr;
     const acc = this.acc;
-    const n = this.scan(this.cPtr, this.ldc * 4, h, Math.ceil(w / 4), this.rowThrPtr, this.colThrPtr, x2RowPtr, this.x2Ptr + 4 * c0, wRowPtr, this.wPtr + 4 * c0, this.outPtr);
+    const n = this.scan(cPtr, this.ldc * 4, h, Math.ceil(w / 4), rowThrPtr, colThrPtr, x2RowPtr, this.x2Ptr + 4 * c0, wRowPtr, this.wPtr + 4 * c0, this.outPtr);
     const mem = this.gemm.f32;
     const entries = new Int32Array(mem.buffer, this.outPtr, n);
-    const cBase = this.cPtr >> 2;
+    const cBase = cPtr >> 2;
+    const skipSelf = exclude === 'self';
+    const upperOnly = exclude === 'upper';
     for (let e = 0; e < n; e++) {
       const code = entries[e]!;
       const r = code >>> 17;
@@ -155,8 +193,9 @@ export class SymWorker {
       for (let l = 0; l < lanes; l++) {
         if ((mask & (0x11 << l)) === 0) continue;
         const col = c0 + j + l;
+        if (upperOnly ? col <= row : skipSelf && col === row) continue;
         const g = mem[base + l]!;
-        if (mask & (1 << l) && !(skipSelf && col === row)) {
+        if (mask & (1 << l)) {
           const v = symKey(kind, g, x2r, x2[col]!, wb[col]!);
           if (v >= thr[row]!) acc.offer(row, v, col);
         }
@@ -175,16 +214,47 @@ export class SymWorker {
     const c0 = J * s.tile;
     const h = this.tileRows[I]!;
     const w = this.tileRows[J]!;
+    const diagonal = I === J;
+    const guessing = s.state.guess !== undefined && s.guessSigmas !== null;
+    // A diagonal tile whose rows all have their guess already needs only its upper part: each score there feeds
+    // both sides. A row meeting its first tile here needs its whole row of scores for the guess, so such a tile
+    // is computed in full and fed by rows only (self skipped).
+    const upper = diagonal && (!guessing || this.allGuessed(r0, h));
     const t0 = performance.now();
-    this.multiply(this.aPtr[I]!, h, J);
+    this.multiply(this.aPtr[I]!, h, J, upper);
     const t1 = performance.now();
     this.profile.matmul += (t1 - t0) / 1000;
-    const diagonal = I === J;
-    if (s.state.guess && s.guessSigmas !== null) this.guessFirstContacts(r0, h, c0, w, diagonal);
-    // A diagonal tile holds both orientations already, so only its rows are fed (self skipped).
-    this.loadThresholds(r0, h, c0, w, !diagonal);
-    this.scanAndOffer((r) => r0 + r, h, this.x2Ptr + 4 * r0, this.wPtr + 4 * r0, c0, w, diagonal);
+    if (guessing) this.guessFirstContacts(r0, h, c0, w, diagonal);
+    this.loadThresholds(r0, h, c0, w, !diagonal || upper);
+    if (!upper) {
+      this.scanAndOffer(this.cPtr, (r) => r0 + r, h, this.rowThrPtr, this.x2Ptr + 4 * r0, this.wPtr + 4 * r0, this.colThrPtr, c0, w, diagonal ? 'self' : 'none');
+    } else {
+      const g = this.gemm;
+      const chunkRows = GEMM_CHUNK_BLOCKS * g.mr;
+      for (let b0 = 0; b0 * g.mr < h; b0 += GEMM_CHUNK_BLOCKS) {
+        const first = b0 * g.mr;
+        const col0 = this.chunkFirstPanel(b0) * g.nr;
+        this.scanAndOffer(
+          this.cPtr + (first * this.ldc + col0) * 4,
+          (r) => r0 + first + r,
+          Math.min(chunkRows, h - first),
+          this.rowThrPtr + 4 * first,
+          this.x2Ptr + 4 * (r0 + first),
+          this.wPtr + 4 * (r0 + first),
+          this.colThrPtr + 4 * col0,
+          c0 + col0,
+          w - col0,
+          'upper',
+        );
+      }
+    }
     this.profile.select += (performance.now() - t1) / 1000;
+  }
+
+  private allGuessed(r0: number, h: number): boolean {
+    const guess = this.s.state.guess!;
+    for (let r = r0; r < r0 + h; r++) if (Number.isNaN(guess[r]!)) return false;
+    return true;
   }
 
   /**
@@ -281,7 +351,7 @@ export class SymWorker {
           mem[ro + i] = s.state.thr[r]! - this.margin[r]!;
         });
         mem.fill(Number.POSITIVE_INFINITY, this.colThrPtr >> 2, (this.colThrPtr >> 2) + this.ldc);
-        this.scanAndOffer((i) => rows[i]!, rows.length, x2, wr, J * s.tile, w, true);
+        this.scanAndOffer(this.cPtr, (i) => rows[i]!, rows.length, this.rowThrPtr, x2, wr, this.colThrPtr, J * s.tile, w, 'self');
       }
     } finally {
       g.release(mark);

@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { HierError, resolveWorkerUrl, workerExecArgv } from '@hier-ts/core';
 import { tf } from '@hier-ts/engine';
 import { GalleryBlocks, type RowsResult, type SkipMode, searchRows, searchRowsOnDevice } from './knn-core.js';
-import { type SymShared, SymWorker } from './knn-sym.js';
+import { type SymShared, SymWorker, symTileOrder } from './knn-sym.js';
 import { MAX_GALLERY_ROWS, topkCapacity } from './topk.js';
 import { type Matrix, type MatrixLike, rowSqNorms, toMatrix } from './matrix.js';
 
@@ -201,7 +201,7 @@ export async function knn(query: MatrixLike, gallery: MatrixLike | null, options
     else {
       const w = new SymWorker(shared);
       try {
-        for (let I = 0; I < w.blocks; I++) for (let J = I; J < w.blocks; J++) await w.tile(I, J);
+        for (const [I, J] of symTileOrder(w.blocks)) await w.tile(I, J);
         await w.finish(0, q.rows);
         Object.assign(profile, w.profile);
       } finally {
@@ -350,8 +350,7 @@ function symShared(
 async function runSymWorkers(shared: SymShared, nWorkers: number, profile: KnnProfile): Promise<void> {
   const url = resolveWorkerUrl(import.meta.url, './knn-worker.js');
   const B = Math.ceil(shared.n / shared.tile);
-  const tiles: [number, number][] = [];
-  for (let I = 0; I < B; I++) for (let J = I; J < B; J++) tiles.push([I, J]);
+  const tiles = symTileOrder(B);
   const done = new Uint8Array(tiles.length);
   const busy = new Uint8Array(B);
   let firstOpen = 0;

@@ -1,6 +1,6 @@
 import { Rng } from '@hier-ts/core';
 import { describe, expect, it } from 'vitest';
-import { packKey, RowTopK, rankedFromNegated, selectSmallest, unpackIndex, unpackScore } from './topk.js';
+import { KeySorter, packKey, RowTopK, rankedFromNegated, selectSmallest, unpackIndex, unpackScore } from './topk.js';
 
 describe('streaming top-k', () => {
   it('packs (score, index) into keys that sort in result order and unpack exactly', () => {
@@ -77,5 +77,26 @@ describe('streaming top-k', () => {
     expect(bad.guessHeld(0)).toBe(true);
     bad.finish(0, idx, new Float32Array(k), 0);
     expect(Array.from(idx)).toEqual(ref);
+  });
+});
+
+describe('KeySorter', () => {
+  it('sorts runs of packed keys like a native sort (ties, equal high bytes, short and long runs)', () => {
+    const rng = new Rng(8);
+    const keys = new Float64Array(5000);
+    const sorter = new KeySorter(keys, 100);
+    for (const [n, spread] of [[0, 1], [1, 1], [31, 1e6], [32, 3], [1000, 2 ** 20], [1000, 40], [4000, 2 ** 31]] as const) {
+      const base = 7;
+      for (let i = 0; i < n; i++) {
+        // Scores from a narrow band (as in one row's top-k) and indices up to 2²¹, some keys repeated.
+        const score = Math.fround(0.5 + (rng.uniform() * spread) / 2 ** 31);
+        keys[base + i] = i % 9 === 0 && i > 0 ? keys[base + i - 1]! : packKey(score, Math.floor(rng.uniform() * 2 ** 21));
+      }
+      const ref = Array.from(keys.subarray(base, base + n)).sort((a, b) => a - b);
+      const before = keys[base - 1];
+      sorter.sort(base, n);
+      expect(Array.from(keys.subarray(base, base + n)), `n=${n}`).toEqual(ref);
+      expect(keys[base - 1]).toBe(before);
+    }
   });
 });

@@ -176,12 +176,93 @@ export class RowTopK {
       selectSmallest(this.keys, base, base + c - 1, base + this.k - 1);
       c = this.k;
     }
-    const sorted = this.keys.subarray(base, base + c).sort();
+    this.sorter ??= new KeySorter(this.keys, this.k);
+    this.sorter.sort(base, c);
+    const keys = this.keys;
     for (let i = 0; i < c; i++) {
-      outIdx[o + i] = unpackIndex(sorted[i]!);
-      outScore[o + i] = unpackScore(sorted[i]!);
+      outIdx[o + i] = unpackIndex(keys[base + i]!);
+      outScore[o + i] = unpackScore(keys[base + i]!);
     }
     return c;
+  }
+
+  private sorter: KeySorter | undefined;
+}
+
+/**
+ * Ascending sort of runs of packed keys (non-negative integers below 2⁵³ stored as float64) by an LSD radix sort
+ * over the bytes of their IEEE bit patterns, which order like the values for non-negative doubles. Bytes that are
+ * equal across a run are skipped. A native Float64Array sort of 1000 keys took ~60 µs here (mostly mispredicted
+ * comparisons); this takes a fraction of that and is what the final sort of every kNN row costs.
+ */
+export class KeySorter {
+  private readonly keys: Float64Array;
+  private readonly words: Uint32Array;
+  private tmp: Float64Array;
+  private tmpWords: Uint32Array;
+  private readonly counts = new Int32Array(8 * 256);
+
+  constructor(keys: Float64Array, expectedRun: number) {
+    this.keys = keys;
+    this.words = new Uint32Array(keys.buffer, keys.byteOffset, keys.length * 2);
+    this.tmp = new Float64Array(Math.max(1, expectedRun));
+    this.tmpWords = new Uint32Array(this.tmp.buffer);
+  }
+
+  /** Sorts keys[base, base + n) in place. */
+  sort(base: number, n: number): void {
+    if (n < 2) return;
+    if (n < 32) {
+      this.keys.subarray(base, base + n).sort();
+      return;
+    }
+    if (this.tmp.length < n) {
+      this.tmp = new Float64Array(n);
+      this.tmpWords = new Uint32Array(this.tmp.buffer);
+    }
+    const counts = this.counts;
+    counts.fill(0);
+    const words = this.words;
+    // Little-endian: word 2i is the low half of key i.
+    for (let i = 0; i < n; i++) {
+      const lo = words[2 * (base + i)]!;
+      const hi = words[2 * (base + i) + 1]!;
+      counts[lo & 255]!++;
+      counts[256 + ((lo >>> 8) & 255)]!++;
+      counts[512 + ((lo >>> 16) & 255)]!++;
+      counts[768 + (lo >>> 24)]!++;
+      counts[1024 + (hi & 255)]!++;
+      counts[1280 + ((hi >>> 8) & 255)]!++;
+      counts[1536 + ((hi >>> 16) & 255)]!++;
+      counts[1792 + (hi >>> 24)]!++;
+    }
+    let src = this.keys;
+    let srcWords = words;
+    let srcBase = base;
+    let dst = this.tmp;
+    let dstWords = this.tmpWords;
+    let dstBase = 0;
+    for (let d = 0; d < 8; d++) {
+      const c0 = d * 256;
+      const word = d < 4 ? 0 : 1;
+      const shift = (d & 3) * 8;
+      // A byte shared by every key leaves the order as it is.
+      if (counts[c0 + ((srcWords[2 * srcBase + word]! >>> shift) & 255)] === n) continue;
+      let sum = 0;
+      for (let b = 0; b < 256; b++) {
+        const t = counts[c0 + b]!;
+        counts[c0 + b] = sum;
+        sum += t;
+      }
+      for (let i = 0; i < n; i++) {
+        const byte = (srcWords[2 * (srcBase + i) + word]! >>> shift) & 255;
+        dst[dstBase + counts[c0 + byte]!++] = src[srcBase + i]!;
+      }
+      [src, dst] = [dst, src];
+      [srcWords, dstWords] = [dstWords, srcWords];
+      [srcBase, dstBase] = [dstBase, srcBase];
+    }
+    if (src !== this.keys) this.keys.set(src.subarray(srcBase, srcBase + n), base);
   }
 }
 
