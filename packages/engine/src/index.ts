@@ -11,7 +11,7 @@ export { tensorGrowthPerStep } from './memory.js';
 export { batchNormTrain, type BatchNormTrainResult } from './batch-norm.js';
 export { attention, splitHeads, mergeHeads } from './attention.js';
 export { layerNorm } from './layer-norm.js';
-export { registerWasmTrainingKernels, wasmKernelNames, type WasmKernel } from './wasm-kernels/index.js';
+export { registerWasmTrainingKernels, setConvGemmMaxMap, wasmKernelNames, type WasmKernel } from './wasm-kernels/index.js';
 export { stockWasmKernel } from './wasm-kernels/stock.js';
 export { SimdGemm, relaxedSimdAvailable, type SimdGemmOptions } from './simd/gemm.js';
 export { Code as WasmCode, type FunctionDef as WasmFunctionDef, I32 as WASM_I32, V128 as WASM_V128 } from './simd/wasm-builder.js';

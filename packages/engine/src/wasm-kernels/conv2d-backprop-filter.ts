@@ -1,5 +1,6 @@
 import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
+import { geometryOf, im2col, preferConvGemm } from './conv-gemm.js';
 import type { WasmKernel } from './types.js';
 import { type KernelArgs, adoptOutput, asWasmBackend, forwardConvInfo, requireNHWC, wrapInput } from './util.js';
 
@@ -10,7 +11,8 @@ import { type KernelArgs, adoptOutput, asWasmBackend, forwardConvInfo, requireNH
  * The conv trick: dW[kh,kw,ci,co] = Σ_{n,oh,ow} x[n, oh·s+kh−top, ow·s+kw−left, ci] · dy[n,oh,ow,co] is itself a
  * convolution, with channels as the batch, the batch as the channels, dy as a (large) filter dilated by the
  * stride, and a kh×kw output. XNNPACK runs that at 15–30 GF/s, where im2col slices + matMul reach 1–3 GF/s.
- * A 1×1 kernel is a plain Xᵀ·dY matmul (after subsampling x when strided).
+ * A 1×1 kernel is a plain Xᵀ·dY matmul (after subsampling x when strided). Small output maps take
+ * cols(x)ᵀ·dy on the FMA GEMM instead (conv-gemm.ts).
  */
 function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
   const { x: xInfo, dy: dyInfo } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
@@ -31,6 +33,15 @@ function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
       'E_KERNEL',
       `Conv2DBackpropFilter: dy [${dyInfo.shape}] does not match the forward conv of x [${xInfo.shape}] with filter [${filterShape}] (expected dy [${xInfo.shape[0]},${oh},${ow},${filterShape[3]}])`,
     );
+  }
+  const g = geometryOf(info);
+  if (preferConvGemm(g)) {
+    // Small output map: dW = cols(x)ᵀ·dy (conv-gemm.ts), already in HWIO; dy is never packed as a filter.
+    return tf.tidy(() => {
+      const cols = adoptOutput(im2col(xInfo, g, args.backend), args.backend) as tf.Tensor2D;
+      const dy = tf.reshape(wrapInput(dyInfo, args.backend), [g.n * oh * ow, g.co]) as tf.Tensor2D;
+      return tf.reshape(tf.matMul(cols, dy, true, false), [kh, kw, g.ci, g.co]);
+    });
   }
   return tf.tidy(() => {
     const x = wrapInput(xInfo, args.backend) as tf.Tensor4D;

@@ -1,5 +1,6 @@
 import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
+import { col2im, geometryOf, preferConvGemm } from './conv-gemm.js';
 import { stockWasmKernel } from './stock.js';
 import { stridedInputGrad } from './strided-input-grad.js';
 import type { WasmKernel } from './types.js';
@@ -10,7 +11,8 @@ import { type KernelArgs, adoptOutput, asWasmBackend, fitSpatial, forwardConvInf
  * - stride 1: a convolution of dy with the spatially flipped, in/out-swapped filter (XNNPACK, 5–10× stock);
  * - strided: one stride-1 convolution per output phase (strided-input-grad.ts), interleaved on the wasm heap —
  *   3.6× faster than convolving a zero-inserted dy, 3.5–7.6× faster than stock, the 7×7/2 stem included;
- * - 1×1: a matmul with dy·Wᵀ, zero-inserted when strided.
+ * - 1×1: a matmul with dy·Wᵀ, zero-inserted when strided;
+ * - small output maps (any stride): col2im(dy·Wᵀ) on the FMA GEMM (conv-gemm.ts), no per-call XNNPACK packing.
  * Geometry it cannot express (a pad larger than the kernel) goes to the stock kernel.
  */
 function conv2dBackpropInput(args: KernelArgs): tf.TensorInfo {
@@ -34,6 +36,22 @@ function conv2dBackpropInput(args: KernelArgs): tf.TensorInfo {
       'E_KERNEL',
       `Conv2DBackpropInput: dy [${dyInfo.shape}] does not match the forward conv of x [${inputShape}] with filter [${fInfo.shape}] (expected dy [${n},${oh},${ow},${co}])`,
     );
+  }
+  const g = geometryOf(info);
+  if (preferConvGemm(g)) {
+    // Small output map: dx = col2im(dy·Wᵀ) (conv-gemm.ts), no filter flip, gather or XNNPACK re-pack.
+    let cols: tf.TensorInfo | null = null;
+    tf.tidy(() => {
+      const dy = tf.reshape(wrapInput(dyInfo, args.backend), [n * oh * ow, co]) as tf.Tensor2D;
+      const f = tf.reshape(wrapInput(fInfo, args.backend), [kh * kw * ci, co]) as tf.Tensor2D;
+      cols = tf.keep(tf.matMul(dy, f, false, true));
+    });
+    const colsT = cols as unknown as tf.Tensor2D;
+    try {
+      return col2im(colsT, g, args.backend);
+    } finally {
+      colsT.dispose();
+    }
   }
   const oneByOne = kh === 1 && kw === 1 && top === 0 && left === 0;
   const padTop = kh - 1 - top;

@@ -3,6 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compareBackends, randomArray, wasmFootprint } from '../__fixtures__/compare.js';
 import { initBackend } from '../backend.js';
 import { tf } from '../tf.js';
+import { setConvGemmMaxMap } from './conv-gemm.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
 import { stridedInputGrad } from './strided-input-grad.js';
@@ -38,6 +39,13 @@ const CASES: Case[] = [
   { name: '1 channel 4x4 s1 same (asymmetric pad)', x: [2, 7, 8, 1], k: 4, co: 2, stride: 1, pad: 'same' },
   { name: '1 channel 3x3 s1 explicit pad', x: [2, 8, 7, 1], k: 3, co: 4, stride: 1, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
   { name: '1 channel 3x3 s2 same', x: [2, 9, 9, 1], k: 3, co: 3, stride: 2, pad: 'same' },
+  // ResNet layer3/layer4 geometry at 64 px (small maps, wide channels: the patch-GEMM path by default).
+  { name: 'resnet 3x3 s1 pad 1 @4x4', x: [3, 4, 4, 40], k: 3, co: 48, stride: 1, pad: 1 },
+  { name: 'resnet 3x3 s2 pad 1 @4x4→2x2', x: [2, 4, 4, 24], k: 3, co: 32, stride: 2, pad: 1 },
+  { name: 'resnet 3x3 s1 pad 1 @2x2', x: [4, 2, 2, 64], k: 3, co: 40, stride: 1, pad: 1 },
+  { name: '3x3 s2 pad 1 @5x3 rect', x: [2, 5, 3, 6], k: 3, co: 5, stride: 2, pad: 1 },
+  { name: '1x1 s2 @4x4 (downsample)', x: [2, 4, 4, 16], k: 1, co: 24, stride: 2, pad: 0 },
+  { name: '3x3 pad 3 > kernel @3x3', x: [2, 3, 3, 4], k: 3, co: 3, stride: 1, pad: 3 },
 ];
 
 function outShape(c: Case): number[] {
@@ -55,8 +63,14 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm match the cpu backe
     expect(tf.getKernel('Conv2DBackpropInput', 'wasm')?.kernelFunc).toBe(conv2dBackpropInputKernel.kernelFunc);
   });
 
+  // Every case twice: on the XNNPACK-based paths (patch GEMM off) and as patch GEMMs (conv-gemm.ts, forced on).
+  for (const [mode, maxMap] of [
+    ['xnnpack', 0],
+    ['patch gemm', Number.POSITIVE_INFINITY],
+  ] as const)
   for (const c of CASES) {
-    it(`${c.name}`, async () => {
+    it(`${c.name} (${mode})`, async () => {
+      const prev = setConvGemmMaxMap(maxMap);
       const rng = new Rng(7);
       const fShape: [number, number, number, number] = [c.k, c.k, c.x[3], c.co];
       const dyShape = outShape(c);
@@ -64,14 +78,20 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm match the cpu backe
       const fv = randomArray(rng, fShape.reduce((a, b) => a * b));
       const dyv = randomArray(rng, dyShape.reduce((a, b) => a * b));
       const attrs = { strides: [c.stride, c.stride], pad: c.pad, dataFormat: 'NHWC', dimRoundingMode: 'floor' };
-      const { err, shapesMatch } = await compareBackends(() => {
-        const x = tf.tensor4d(xv, c.x);
-        const f = tf.tensor4d(fv, fShape);
-        const dy = tf.tensor(dyv, dyShape);
-        const dW = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: fShape }) as tf.Tensor;
-        const dX = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { ...attrs, inputShape: c.x }) as tf.Tensor;
-        return [dW, dX];
-      });
+      let result: { err: number; shapesMatch: boolean };
+      try {
+        result = await compareBackends(() => {
+          const x = tf.tensor4d(xv, c.x);
+          const f = tf.tensor4d(fv, fShape);
+          const dy = tf.tensor(dyv, dyShape);
+          const dW = tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: fShape }) as tf.Tensor;
+          const dX = tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { ...attrs, inputShape: c.x }) as tf.Tensor;
+          return [dW, dX];
+        });
+      } finally {
+        setConvGemmMaxMap(prev);
+      }
+      const { err, shapesMatch } = result;
       expect(shapesMatch).toBe(true);
       expect(err).toBeLessThan(2e-5);
     });
@@ -95,8 +115,13 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm match the cpu backe
     }
   });
 
-  it('gives back every tensor and wasm buffer it allocates', async () => {
+  for (const [mode, maxMap] of [
+    ['xnnpack', 0],
+    ['patch gemm', Number.POSITIVE_INFINITY],
+  ] as const)
+  it(`gives back every tensor and wasm buffer it allocates (${mode})`, async () => {
     await initBackend('wasm');
+    const prev = setConvGemmMaxMap(maxMap);
     const rng = new Rng(1);
     const x = tf.tensor4d(randomArray(rng, 2 * 9 * 9 * 4), [2, 9, 9, 4]);
     const f = tf.tensor4d(randomArray(rng, 3 * 3 * 4 * 5), [3, 3, 4, 5]);
@@ -122,6 +147,7 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput on wasm match the cpu backe
     // The inputs must still be readable: a missing incRef would have freed them.
     expect((await x.data()).length).toBe(2 * 9 * 9 * 4);
     tf.dispose([x, f, f1]);
+    setConvGemmMaxMap(prev);
   });
 
   it('rejects NCHW and mismatched dy with a message naming the shapes', async () => {

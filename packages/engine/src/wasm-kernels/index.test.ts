@@ -5,9 +5,9 @@ import { registerWasmTrainingKernels, wasmKernelNames } from './index.js';
 import { stockWasmKernel } from './stock.js';
 
 describe('registerWasmTrainingKernels', () => {
-  it('registers the nine kernels once, keeping the replaced stock kernels for delegation', async () => {
+  it('registers the ten kernels once, keeping the replaced stock kernels for delegation', async () => {
     await initBackend('wasm');
-    const names = ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'UnsortedSegmentSum', 'MaxPoolGrad', 'Sum', 'Mean', 'Identity', 'Cast'];
+    const names = ['Conv2D', 'Conv2DBackpropFilter', 'Conv2DBackpropInput', 'BatchMatMul', 'UnsortedSegmentSum', 'MaxPoolGrad', 'Sum', 'Mean', 'Identity', 'Cast'];
     expect(wasmKernelNames().sort()).toEqual([...names].sort());
     const before = names.map((n) => tf.getKernel(n, 'wasm')?.kernelFunc);
     expect(registerWasmTrainingKernels().sort()).toEqual([...names].sort());
@@ -15,6 +15,7 @@ describe('registerWasmTrainingKernels', () => {
     expect(stockWasmKernel('BatchMatMul')?.kernelFunc).not.toBe(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc);
     expect(stockWasmKernel('Conv2DBackpropInput')).toBeDefined();
     expect(stockWasmKernel('MaxPoolGrad')).toBeDefined();
+    expect(stockWasmKernel('Conv2D')).toBeDefined();
     // Stock wasm has no such kernels, so there is nothing to delegate to.
     expect(stockWasmKernel('Conv2DBackpropFilter')).toBeUndefined();
     expect(stockWasmKernel('UnsortedSegmentSum')).toBeUndefined();

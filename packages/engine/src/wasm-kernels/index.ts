@@ -1,5 +1,6 @@
 import { tf } from '../tf.js';
 import { batchMatMulKernel } from './batch-mat-mul.js';
+import { conv2dKernel } from './conv2d.js';
 import { conv2dBackpropFilterKernel } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputKernel } from './conv2d-backprop-input.js';
 import { meanKernel, sumKernel } from './block-reduce.js';
@@ -10,8 +11,9 @@ import type { WasmKernel } from './types.js';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
 
 export type { WasmKernel } from './types.js';
+export { setConvGemmMaxMap } from './conv-gemm.js';
 
-const KERNELS: WasmKernel[] = [conv2dBackpropFilterKernel, conv2dBackpropInputKernel, batchMatMulKernel, unsortedSegmentSumKernel, maxPoolGradKernel, sumKernel, meanKernel, identityKernel, castKernel];
+const KERNELS: WasmKernel[] = [conv2dKernel, conv2dBackpropFilterKernel, conv2dBackpropInputKernel, batchMatMulKernel, unsortedSegmentSumKernel, maxPoolGradKernel, sumKernel, meanKernel, identityKernel, castKernel];
 
 let registered = false;
 
