@@ -13,8 +13,7 @@ export { attention, splitHeads, mergeHeads } from './attention.js';
 export { layerNorm } from './layer-norm.js';
 export { registerWasmTrainingKernels, setConvGemmMaxMap, wasmKernelNames, type WasmKernel } from './wasm-kernels/index.js';
 export { stockWasmKernel } from './wasm-kernels/stock.js';
-export { SimdGemm, relaxedSimdAvailable, type SimdGemmOptions } from './simd/gemm.js';
-export { Code as WasmCode, type FunctionDef as WasmFunctionDef, I32 as WASM_I32, V128 as WASM_V128 } from './simd/wasm-builder.js';
+export { SimdGemm, relaxedSimdAvailable, type SimdGemmOptions, WasmCode, type WasmFunctionDef, WASM_I32, WASM_V128 } from './simd/index.js';
 export type {
   Batch,
   EmbeddingModel,

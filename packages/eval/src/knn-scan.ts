@@ -9,7 +9,7 @@
  * kind 2 (2g − ‖x‖² − ‖y‖²)·w. The caller lowers each threshold by a bound on the float32-vs-float64 difference
  * (zero for kind 0), so the filter never drops a score that the exact code would take.
  */
-import { WASM_I32, WASM_V128, WasmCode, type WasmFunctionDef } from '@hier-ts/engine';
+import { WASM_I32, WASM_V128, WasmCode, type WasmFunctionDef } from '@hier-ts/engine/simd';
 
 export type ScanKind = 0 | 1 | 2;
 

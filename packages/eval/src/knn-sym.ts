@@ -5,8 +5,9 @@
  * schedules tiles so two threads never hold the same row block at once, so no locks are needed.
  * Keys are those of knn.ts `augment`, computed from g = ⟨x_i, x_j⟩ and the squared norms (`symKey` in topk.ts).
  */
-import { SimdGemm } from '@hier-ts/engine';
+import { SimdGemm } from '@hier-ts/engine/simd';
 import { SCAN_MAX_COLS, scanFunction, scanName } from './knn-scan.js';
+import { keysToScoresRows, type ScoreKind } from './knn-score.js';
 import { RowTopK, rankedFromNegated, symKey, type TopKState } from './topk.js';
 
 export interface SymShared {
@@ -20,6 +21,11 @@ export interface SymShared {
   kind: 0 | 1 | 2;
   /** Poincaré weights 1/(1 − c‖x‖²) (ones otherwise). */
   wBall: Float32Array;
+  /** ‖x‖² in float64, for turning keys into scores (`knn-score.ts`) exactly as the row search does. */
+  qNorm2: Float64Array;
+  scoreKind: ScoreKind;
+  /** Ball curvature ('poincare' scores). */
+  c: number;
   state: TopKState;
   /**
    * Threshold guessing (`RowTopK.guess`) after a row's first tile: the guessed rank is e + σ·√e + 1 with e = k·seen/(n−1)
@@ -30,10 +36,8 @@ export interface SymShared {
   outKey: Float32Array;
 }
 
-/** Row-block edge of the register tile and column-panel width: tiles are padded to multiples of their lcm. */
-const GEMM_MR = 4;
-/** Row blocks per GEMM call: 48·4 rows of packed A (~400 KB for d = 512) stay in L2 while B panels stream past. */
-const GEMM_CHUNK_BLOCKS = 48;
+/** Rows per GEMM call: ~192 rows of packed A (~400 KB for d = 512) stay in L2 while B panels stream past. */
+const GEMM_CHUNK_ROWS = 192;
 /** Rows re-searched per batch after failed threshold guesses. */
 const RESEARCH_ROWS = 256;
 
@@ -52,6 +56,8 @@ export function symTileOrder(blocks: number): [number, number][] {
 export class SymWorker {
   private readonly s: SymShared;
   private readonly gemm: SimdGemm;
+  /** Row blocks per GEMM call. */
+  private readonly chunkBlocks: number;
   private readonly acc: RowTopK;
   private readonly tileRows: number[] = [];
   /** Byte offsets of each tile's rows packed as A row blocks and as B column panels. */
@@ -76,7 +82,8 @@ export class SymWorker {
   constructor(s: SymShared) {
     this.s = s;
     this.acc = new RowTopK(s.n, s.k, s.state);
-    this.gemm = SimdGemm.create({ mr: GEMM_MR, nrv: 2, extra: [scanFunction(s.kind)] });
+    this.gemm = SimdGemm.create({ extra: [scanFunction(s.kind)] });
+    this.chunkBlocks = Math.ceil(GEMM_CHUNK_ROWS / this.gemm.mr);
     this.scan = this.gemm.exported(scanName(s.kind));
     const g = this.gemm;
     if (s.tile > SCAN_MAX_COLS) throw new RangeError(`knn: symmetric tiles are at most ${SCAN_MAX_COLS} rows, got ${s.tile}`);
@@ -114,7 +121,7 @@ export class SymWorker {
 
   /** C = rows of tile I times tile J's panels ([h, ldc] at cPtr); returns seconds. */
   /**
-   * C = rows at `aPtr` (packed) times tile J's panels, into [rows, ldc] at cPtr, in chunks of GEMM_CHUNK_BLOCKS row
+   * C = rows at `aPtr` (packed) times tile J's panels, into [rows, ldc] at cPtr, in chunks of this.chunkBlocks row
    * blocks. `upper`: a diagonal tile's upper part only — each chunk starts at the panel holding its first row, so
    * C is valid where column ≥ the chunk's first row (about half the work; `chunkFirstPanel` says where).
    */
@@ -124,8 +131,8 @@ export class SymWorker {
     const panels = Math.ceil(this.tileRows[J]! / g.nr);
     const kp = g.paddedK(this.s.d);
     const aBlockBytes = g.mr * kp * 4;
-    for (let b0 = 0; b0 < blocks; b0 += GEMM_CHUNK_BLOCKS) {
-      const nb = Math.min(GEMM_CHUNK_BLOCKS, blocks - b0);
+    for (let b0 = 0; b0 < blocks; b0 += this.chunkBlocks) {
+      const nb = Math.min(this.chunkBlocks, blocks - b0);
       const p0 = upper ? this.chunkFirstPanel(b0) : 0;
       g.gemm(aPtr + b0 * aBlockBytes, nb, this.bPtr[J]! + p0 * g.nr * kp * 4, panels - p0, this.s.d, this.cPtr + (b0 * g.mr * this.ldc + p0 * g.nr) * 4, this.ldc);
     }
@@ -230,8 +237,8 @@ export class SymWorker {
       this.scanAndOffer(this.cPtr, (r) => r0 + r, h, this.rowThrPtr, this.x2Ptr + 4 * r0, this.wPtr + 4 * r0, this.colThrPtr, c0, w, diagonal ? 'self' : 'none');
     } else {
       const g = this.gemm;
-      const chunkRows = GEMM_CHUNK_BLOCKS * g.mr;
-      for (let b0 = 0; b0 * g.mr < h; b0 += GEMM_CHUNK_BLOCKS) {
+      const chunkRows = this.chunkBlocks * g.mr;
+      for (let b0 = 0; b0 * g.mr < h; b0 += this.chunkBlocks) {
         const first = b0 * g.mr;
         const col0 = this.chunkFirstPanel(b0) * g.nr;
         this.scanAndOffer(
@@ -319,6 +326,8 @@ export class SymWorker {
     for (let f0 = 0; f0 < failed.length; f0 += RESEARCH_ROWS) this.research(failed.slice(f0, f0 + RESEARCH_ROWS));
     this.profile.retried += failed.length;
     for (let r = r0; r < r1; r++) this.acc.finish(r, this.s.outIdx, this.s.outKey, r * k);
+    const s = this.s;
+    if (s.scoreKind !== 'key') keysToScoresRows(s.outKey, s.outIdx, s.outKey, r0, r1, k, s.qNorm2, s.scoreKind, s.c);
     this.profile.finish += (performance.now() - t0) / 1000;
   }
 

@@ -4,8 +4,7 @@
  * fewer jobs. Two modes: 'rows' (query rows against a gallery) and 'sym' (leave-one-out tiles, see knn-sym.ts).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { initBackend } from '@hier-ts/engine';
-import { GalleryBlocks, type SkipMode, searchRows } from './knn-core.js';
+import type { GalleryBlocks, SkipMode } from './knn-core.js';
 import { type SymShared, SymWorker } from './knn-sym.js';
 
 type Init =
@@ -17,14 +16,16 @@ type Job = { rowStart: number; rowEnd: number } | { tile: [number, number] } | {
 const port = parentPort;
 if (!port) throw new Error('knn-worker.js must run as a worker thread');
 const init = workerData as Init;
-// The symmetric search runs on our own SIMD GEMM; only the row search multiplies through tfjs.
-if (init.mode === 'rows') await initBackend('wasm');
-const gallery = init.mode === 'rows' ? new GalleryBlocks(init.ga, init.m, init.da, init.blockCols) : null;
+// The symmetric search runs on the engine's GEMM alone (@hier-ts/engine/simd); only the row search multiplies
+// through tfjs, so only it loads tfjs (~0.4 s per worker).
+const core = init.mode === 'rows' ? await import('./knn-core.js') : null;
+if (init.mode === 'rows') await (await import('@hier-ts/engine')).initBackend('wasm');
+const gallery: GalleryBlocks | null = init.mode === 'rows' ? new core!.GalleryBlocks(init.ga, init.m, init.da, init.blockCols) : null;
 const sym = init.mode === 'sym' ? new SymWorker(init) : null;
 
 async function run(job: Exclude<Job, null>): Promise<unknown> {
   if ('rowStart' in job && init.mode === 'rows') {
-    const res = await searchRows(init.qa, init.da, job.rowStart, job.rowEnd, gallery!, init.k, init.skip, init.blockRows);
+    const res = await core!.searchRows(init.qa, init.da, job.rowStart, job.rowEnd, gallery!, init.k, init.skip, init.blockRows);
     port!.postMessage({ ok: true, res }, [res.idx.buffer as ArrayBuffer, res.key.buffer as ArrayBuffer]);
     return;
   }

@@ -4,6 +4,7 @@ import { HierError, resolveWorkerUrl, workerExecArgv } from '@hier-ts/core';
 import { tf } from '@hier-ts/engine';
 import { GalleryBlocks, type RowsResult, type SkipMode, searchRows, searchRowsOnDevice } from './knn-core.js';
 import { type SymShared, SymWorker, symTileOrder } from './knn-sym.js';
+import { keysToScoresRows, scoreKindOf } from './knn-score.js';
 import { MAX_GALLERY_ROWS, topkCapacity } from './topk.js';
 import { type Matrix, type MatrixLike, rowSqNorms, toMatrix } from './matrix.js';
 
@@ -237,7 +238,8 @@ export async function knn(query: MatrixLike, gallery: MatrixLike | null, options
       }
     }
   }
-  const scores = keysToScores(key, idx, k, qNorm2, sim, c);
+  // The symmetric search's workers already turned their rows' keys into scores (in parallel, in `finish`).
+  const scores = symmetric ? key : keysToScores(key, idx, k, qNorm2, sim, c);
   return {
     k,
     rows: q.rows,
@@ -269,26 +271,10 @@ function onDeviceBackend(): boolean {
 
 /** Turns augmented inner products back into the similarity the caller asked for. */
 function keysToScores(key: Float32Array, idx: Int32Array, k: number, qn2: Float64Array, sim: Similarity, c: number): Float32Array {
-  if (sim === 'cosine' || sim === 'dot') return key;
+  const kind = scoreKindOf(sim);
+  if (kind === 'key') return key;
   const out = new Float32Array(key.length);
-  const rows = key.length / k;
-  for (let i = 0; i < rows; i++) {
-    const x2 = qn2[i]!;
-    for (let j = 0; j < k; j++) {
-      const o = i * k + j;
-      if (idx[o]! < 0) {
-        out[o] = Number.NEGATIVE_INFINITY;
-        continue;
-      }
-      if (sim === 'euclidean') {
-        out[o] = -Math.sqrt(Math.max(0, x2 - key[o]!));
-      } else {
-        // key = −‖x−y‖²/(1−c‖y‖²)
-        const s = Math.max(0, -key[o]!);
-        out[o] = -Math.acosh(1 + (2 * c * s) / (1 - c * x2)) / Math.sqrt(c);
-      }
-    }
-  }
+  keysToScoresRows(key, idx, out, 0, key.length / k, k, qn2, kind, c);
   return out;
 }
 
@@ -316,6 +302,8 @@ function symShared(
   } else xs.set(x.data);
   const xx = f32(n);
   for (let i = 0; i < n; i++) xx[i] = x2[i]!;
+  const qNorm2 = shared ? new Float64Array(new SharedArrayBuffer(n * 8)) : new Float64Array(n);
+  qNorm2.set(x2);
   const wBall = f32(n);
   for (let i = 0; i < n; i++) wBall[i] = sim === 'poincare' ? 1 / (1 - c * x2[i]!) : 1;
   const cap = topkCapacity(k);
@@ -336,6 +324,9 @@ function symShared(
     x2: xx,
     kind: sim === 'euclidean' ? 1 : sim === 'poincare' ? 2 : 0,
     wBall,
+    qNorm2,
+    scoreKind: scoreKindOf(sim),
+    c,
     state: { cap, keys: shared ? new Float64Array(new SharedArrayBuffer(n * cap * 8)) : new Float64Array(n * cap), count: i32(n), thr, guess },
     guessSigmas,
     outIdx,

@@ -1,13 +1,13 @@
 /**
- * A float32 GEMM for wasm SIMD, written as a register-tiled micro-kernel (MR rows × 8 columns) over packed
+ * A float32 GEMM for wasm SIMD, written as a register-tiled micro-kernel (mr rows × nr columns) over packed
  * operands. Why our own: XNNPACK inside tfjs-backend-wasm 4.22 is built without relaxed SIMD, so it multiplies
  * and adds separately (≈ 25 GF/s per core here); with `f32x4.relaxed_madd` V8 emits vfmadd231ps and this kernel
  * reaches ≈ 39 GF/s (the FMA peak of one core here is ≈ 48). Where relaxed SIMD is missing we build the same
  * kernel with mul + add (slower than XNNPACK; callers that care should check `fma`).
  *
  * Operand layouts (both padded with zeros, so the kernel has no edge cases):
- * - A "row blocks": rows grouped by MR, each block [kp][MR] (the MR values of one k are adjacent);
- * - B "column panels": columns grouped by 8, each panel [kp][8];
+ * - A "row blocks": rows grouped by mr, each block [kp][mr] (the mr values of one k are adjacent);
+ * - B "column panels": columns grouped by nr, each panel [kp][nr];
  * - kp = k rounded up to the unroll factor.
  * C is row-major with a caller-chosen row stride; the kernel writes blocks·MR rows × panels·8 columns.
  */
@@ -164,9 +164,9 @@ export function relaxedSimdAvailable(): boolean {
 }
 
 export interface SimdGemmOptions {
-  /** Rows of the register tile. */
+  /** Rows of the register tile (default 3). */
   mr?: number;
-  /** Columns of the register tile in 4-float vectors (nr = 4·nrv). mr·nrv + nrv + 1 must stay ≤ 15 (xmm registers). */
+  /** Columns of the register tile in 4-float vectors (nr = 4·nrv, default 12). mr·nrv + nrv + 1 must stay ≤ 15 (xmm registers). */
   nrv?: number;
   /**
    * k unrolling inside the kernel; operands are padded to a multiple of it. Default 1: V8's TurboFan schedules every
@@ -212,8 +212,9 @@ export class SimdGemm {
   }
 
   static create(options: SimdGemmOptions = {}): SimdGemm {
-    const mr = options.mr ?? 4;
-    const nrv = options.nrv ?? 2;
+    // 3 × 12 measured ~4 % faster than 4 × 8 here (39.6 vs 38.3 GF/s, same run); 5 × 8 and 6 × 8 spill.
+    const mr = options.mr ?? 3;
+    const nrv = options.nrv ?? 3;
     const unroll = options.unroll ?? 1;
     if (!Number.isInteger(mr) || !Number.isInteger(nrv) || mr < 1 || nrv < 1 || mr * nrv + nrv + 1 > 15)
       throw new RangeError(`SimdGemm: an ${mr}×${nrv} register tile needs ${mr * nrv + nrv + 1} vector registers; at most 15 are free`);

@@ -53,8 +53,8 @@ function slicedProduct(a: tf.Tensor, b: tf.Tensor, batch: number, m: number, k: 
  * shapes) runs instead of XNNPACK. Below it, packing the operands in JavaScript costs about what it saves.
  */
 export const SIMD_MIN_WORK = 1 << 15;
-/** Row blocks per GEMM call (A rows stay in L2 while B panels stream past). */
-const SIMD_CHUNK_BLOCKS = 48;
+/** Rows of A per GEMM call (they stay in L2 while B panels stream past). */
+const SIMD_CHUNK_ROWS = 192;
 
 let simdKernel: SimdGemm | null | undefined;
 
@@ -117,12 +117,13 @@ function simdProduct(aInfo: tf.TensorInfo, bInfo: tf.TensorInfo, tA: boolean, tB
     const ldc = Math.ceil(n / g.nr) * g.nr;
     const cPtr = g.alloc(blocks * g.mr * ldc * 4);
     const aBlockBytes = g.mr * g.paddedK(k) * 4;
+    const chunk = Math.ceil(SIMD_CHUNK_ROWS / g.mr);
     for (let p = 0; p < products; p++) {
       // A item = a row of op(A), B item = a column of op(B); both run along k.
       if (p === 0 || batchA > 1) g.packStrided(av, (batchA > 1 ? p : 0) * m * k, rows, k, tA ? 1 : k, tA ? m : 1, aPtr, g.mr);
       if (p === 0 || batchB > 1) g.packStrided(bv, (batchB > 1 ? p : 0) * k * n, n, k, tB ? k : 1, tB ? 1 : n, bPtr, g.nr);
-      for (let b0 = 0; b0 < blocks; b0 += SIMD_CHUNK_BLOCKS) {
-        g.gemm(aPtr + b0 * aBlockBytes, Math.min(SIMD_CHUNK_BLOCKS, blocks - b0), bPtr, ldc / g.nr, k, cPtr + b0 * g.mr * ldc * 4, ldc);
+      for (let b0 = 0; b0 < blocks; b0 += chunk) {
+        g.gemm(aPtr + b0 * aBlockBytes, Math.min(chunk, blocks - b0), bPtr, ldc / g.nr, k, cPtr + b0 * g.mr * ldc * 4, ldc);
       }
       const mem = g.f32;
       const c0 = cPtr >> 2;
