@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { type BenchRecord, Rng, machineInfo, timeMedian } from '@hier-ts/core';
 import { initBackend, tf } from '@hier-ts/engine';
 import { createModel, type ModelOptions } from './registry.js';
@@ -33,12 +35,33 @@ const CASES: Case[] = [
  * Images per second of one training step (forward + backward + Adam update, loss mean(z²) of the HIER head's
  * embeddings, BN frozen for ResNet, patch_embed frozen for ViT) against the PyTorch CPU anchors.
  */
+/**
+ * Each case runs in its own child process (this file with `--case <id>`): tfjs-backend-wasm's heap never shrinks,
+ * and once it passes 2 GB tfjs-wasm 4.22 reads out of bounds or XNNPACK stalls (seen here: a ResNet-50@224 step
+ * that never ended after the ResNet-18 and ViT-Tiny cases had grown the heap). A fresh process per case measures
+ * each model alone, as a user's training run would be.
+ */
 export async function runBenchmarks(options: { quick: boolean; log: (line: string) => void }): Promise<BenchRecord[]> {
+  const records: BenchRecord[] = [];
+  for (const c of CASES) {
+    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--case', c.id, ...(options.quick ? ['--quick'] : [])], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'inherit'],
+      maxBuffer: 1 << 24,
+    });
+    const rec = JSON.parse(out.trim().split('\n').pop()!) as BenchRecord;
+    records.push(rec);
+    options.log((rec.params as { line: string }).line);
+  }
+  return records;
+}
+
+async function runCases(ids: string[], options: { quick: boolean; log: (line: string) => void }): Promise<BenchRecord[]> {
   const { quick, log } = options;
   const choice = await initBackend('auto');
   const machine = machineInfo();
   const records: BenchRecord[] = [];
-  for (const c of CASES) {
+  for (const c of CASES.filter((x) => ids.includes(x.id))) {
     const batch = quick ? c.quickBatch : c.batch;
     const microBatch = Math.min(c.microBatch, batch);
     const model = createModel(c.model, { ...c.options, imageSize: c.imageSize, seed: 0 });
@@ -82,9 +105,11 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
         machine,
         ...(c.anchor ? { anchor: { value: c.anchor.value, source: `${ANCHOR_SOURCE} (${c.anchor.note})` }, ratio: value / c.anchor.value } : {}),
       };
-      records.push(rec);
       const versus = c.anchor ? `; PyTorch ${c.anchor.value}, ratio ${(value / c.anchor.value).toFixed(3)}` : '';
-      log(`${c.id}: ${value.toFixed(2)} img/s (batch ${batch}, micro-batch ${microBatch}, ${t.median.toFixed(2)} s/step${versus})`);
+      const line = `${c.id}: ${value.toFixed(2)} img/s (batch ${batch}, micro-batch ${microBatch}, ${t.median.toFixed(2)} s/step${versus})`;
+      (rec.params as Record<string, unknown>).line = line;
+      records.push(rec);
+      log(line);
     } finally {
       dispose();
       x.dispose();
@@ -92,4 +117,12 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
     }
   }
   return records;
+}
+
+// Child mode: `node dist/bench.js --case <id> [--quick]` prints the case's record as one JSON line.
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && process.argv.includes('--case')) {
+  const id = process.argv[process.argv.indexOf('--case') + 1]!;
+  const [rec] = await runCases([id], { quick: process.argv.includes('--quick'), log: () => {} });
+  if (!rec) throw new Error(`unknown benchmark case ${id}`);
+  process.stdout.write(`${JSON.stringify(rec)}\n`);
 }
