@@ -5,13 +5,17 @@
  * scores per instruction and hands JavaScript only the 4-column groups where some score may pass, on either side
  * (row r against column j, and — transposed — column j against row r).
  *
- * The keys tested are those of `RowTopK.pushSymRow`, computed in float32 SIMD: kind 0 g; kind 1 2g − ‖y‖²;
- * kind 2 (2g − ‖x‖² − ‖y‖²)·w. The caller lowers each threshold by a bound on the float32-vs-float64 difference
- * (zero for kind 0), so the filter never drops a score that the exact code would take.
+ * The keys tested are those of `symKey` (topk.ts), computed in float32 SIMD: kind 0 g; kind 1 2g − ‖y‖²;
+ * kind 2 (2g − ‖x‖² − ‖y‖²)·w. For kind 1 the caller lowers each threshold by a bound on the float32-vs-float64
+ * difference (kind 0 is exact); kind 2 raises each key by its own error bound in the scan. Either way the filter
+ * never drops a score that the exact code would take.
  */
 import { WASM_I32, WASM_V128, WasmCode, type WasmFunctionDef } from '@hier-ts/engine/simd';
 
 export type ScanKind = 0 | 1 | 2;
+
+/** Poincaré keys: the pre-filter raises each key by KEY_ERROR_EPS·(‖x‖²+‖y‖²)·w + 2·KEY_ERROR_EPS·|key| (see scanFunction). */
+export const KEY_ERROR_EPS = 2 ** -22;
 
 /** Name of the exported scan function for a key kind. */
 export function scanName(kind: ScanKind): string {
@@ -53,6 +57,9 @@ export function scanFunction(kind: ScanKind): WasmFunctionDef {
   const wr = 19;
   const g = 20;
   const nd = 21;
+  const sum = 22;
+  const wv = 23;
+  const v = 24;
 
   const c = new WasmCode();
   c.i32(0).set(n).i32(0).set(r);
@@ -76,10 +83,21 @@ export function scanFunction(kind: ScanKind): WasmFunctionDef {
     c.get(g).get(g).f32x4Add().get(X2_COL).get(colOff).add().v128Load().f32x4Sub().get(tr).f32x4Ge().i32x4Bitmask();
     c.get(g).get(g).f32x4Add().get(xr).f32x4Sub().get(COL_THR).get(colOff).add().v128Load().f32x4Ge().i32x4Bitmask();
   } else {
-    // nd = 2g − ‖x‖² − ‖y‖² (= −‖x−y‖²); v1 = nd·w_col, v2 = nd·w_row
-    c.get(g).get(g).f32x4Add().get(xr).get(X2_COL).get(colOff).add().v128Load().f32x4Add().f32x4Sub().set(nd);
-    c.get(nd).get(W_COL).get(colOff).add().v128Load().f32x4Mul().get(tr).f32x4Ge().i32x4Bitmask();
-    c.get(nd).get(wr).f32x4Mul().get(COL_THR).get(colOff).add().v128Load().f32x4Ge().i32x4Bitmask();
+    // sum = ‖x‖² + ‖y‖²; nd = 2g − sum (= −‖x−y‖²); v1 = nd·w_col against the row's threshold, v2 = nd·w_row against
+    // the column's. Each key is raised by a bound on its float32 error before the compare, so the filter never drops
+    // what the exact key would take: three roundings give |v − exact| ≤ u·sum·w + 2u·|exact| (u = 2⁻²⁴) and the
+    // exact key's own float32 rounding adds u·|exact|; 2⁻²²·(sum·w + 2|v|) covers that with a wide margin. The
+    // bound is relative to the keys near the threshold, unlike one global bound, which let ~30× too many
+    // candidates through when norms vary.
+    c.get(xr).get(X2_COL).get(colOff).add().v128Load().f32x4Add().set(sum);
+    c.get(g).get(g).f32x4Add().get(sum).f32x4Sub().set(nd);
+    c.get(W_COL).get(colOff).add().v128Load().set(wv);
+    c.get(nd).get(wv).f32x4Mul().set(v);
+    c.get(v).get(sum).get(wv).f32x4Mul().get(v).f32x4Abs().get(v).f32x4Abs().f32x4Add().f32x4Add().f32x4Const(KEY_ERROR_EPS).f32x4Mul().f32x4Add();
+    c.get(tr).f32x4Ge().i32x4Bitmask();
+    c.get(nd).get(wr).f32x4Mul().set(v);
+    c.get(v).get(sum).get(wr).f32x4Mul().get(v).f32x4Abs().get(v).f32x4Abs().f32x4Add().f32x4Add().f32x4Const(KEY_ERROR_EPS).f32x4Mul().f32x4Add();
+    c.get(COL_THR).get(colOff).add().v128Load().f32x4Ge().i32x4Bitmask();
   }
   c.i32(4).shl().or().tee(mask).if_();
   c.get(OUT).get(n).i32(4).mul().add().get(r).i32(17).shl().get(j).i32(8).shl().or().get(mask).or().i32Store();
@@ -92,7 +110,7 @@ export function scanFunction(kind: ScanKind): WasmFunctionDef {
     name: scanName(kind),
     params: new Array(11).fill(WASM_I32),
     results: [WASM_I32],
-    locals: [...new Array(6).fill(WASM_I32), ...new Array(5).fill(WASM_V128)],
+    locals: [...new Array(6).fill(WASM_I32), ...new Array(8).fill(WASM_V128)],
     body: c,
   };
 }

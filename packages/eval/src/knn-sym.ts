@@ -373,22 +373,18 @@ export class SymWorker {
 }
 
 /**
- * Bound on how far the float32 SIMD key can fall below the exact key of `RowTopK.pushSymRow` for index i as the
- * row (or column) side: a few float32 roundings of terms no larger than 2|g| + ‖x_i‖² + max‖y‖², scaled by max w.
+ * Euclidean keys (kind 1): bound on how far the float32 SIMD key 2g − ‖y‖² can fall below the exact key of
+ * `symKey` for index i as the row (or column) side — double rounding through float64, a few ulps of terms no larger
+ * than 2|g| + ‖x_i‖² + max‖y‖². Zero for kinds 0 (exact) and 2 (bounded per key inside the scan).
  */
 function keyErrorBounds(s: SymShared): Float32Array {
   const m = new Float32Array(s.n);
-  if (s.kind === 0) return m;
+  if (s.kind !== 1) return m;
   let x2max = 0;
-  let wmax = 0;
-  for (let i = 0; i < s.n; i++) {
-    x2max = Math.max(x2max, s.x2[i]!);
-    wmax = Math.max(wmax, Math.abs(s.wBall[i]!));
-  }
-  const scale = s.kind === 2 ? wmax : 1;
+  for (let i = 0; i < s.n; i++) x2max = Math.max(x2max, s.x2[i]!);
   for (let i = 0; i < s.n; i++) {
     const x2 = s.x2[i]!;
-    m[i] = 2 ** -20 * (2 * Math.sqrt(x2 * x2max) + x2 + x2max) * scale * 2 + 1e-30;
+    m[i] = 2 ** -20 * (2 * Math.sqrt(x2 * x2max) + x2 + x2max) * 2 + 1e-30;
   }
   return m;
 }

@@ -178,6 +178,14 @@ export class Code {
   v128Zero(): this {
     return this.simd(0x0c, ...new Array<number>(16).fill(0));
   }
+  /** v128.const of four equal float32 lanes. */
+  f32x4Const(v: number): this {
+    const b = [...new Uint8Array(new Float32Array([v, v, v, v]).buffer)];
+    return this.simd(0x0c, ...b);
+  }
+  f32x4Abs(): this {
+    return this.simd(0xe0);
+  }
   f32x4Splat(): this {
     return this.simd(0x13);
   }
