@@ -14,8 +14,8 @@ import { WASM_I32, WASM_V128, WasmCode, type WasmFunctionDef } from '@hier-ts/en
 
 export type ScanKind = 0 | 1 | 2;
 
-/** Poincaré keys: the pre-filter raises each key by KEY_ERROR_EPS·(‖x‖²+‖y‖²)·w + 2·KEY_ERROR_EPS·|key| (see scanFunction). */
-export const KEY_ERROR_EPS = 2 ** -22;
+/** Poincaré keys: the pre-filter raises each key by KEY_ERROR_EPS·(‖x‖² + ‖y‖²)·w (see scanFunction). */
+export const KEY_ERROR_EPS = 2 ** -19;
 
 /** Name of the exported scan function for a key kind. */
 export function scanName(kind: ScanKind): string {
@@ -57,9 +57,6 @@ export function scanFunction(kind: ScanKind): WasmFunctionDef {
   const wr = 19;
   const g = 20;
   const nd = 21;
-  const sum = 22;
-  const wv = 23;
-  const v = 24;
 
   const c = new WasmCode();
   c.i32(0).set(n).i32(0).set(r);
@@ -84,20 +81,13 @@ export function scanFunction(kind: ScanKind): WasmFunctionDef {
     c.get(g).get(g).f32x4Add().get(xr).f32x4Sub().get(COL_THR).get(colOff).add().v128Load().f32x4Ge().i32x4Bitmask();
   } else {
     // sum = ‖x‖² + ‖y‖²; nd = 2g − sum (= −‖x−y‖²); v1 = nd·w_col against the row's threshold, v2 = nd·w_row against
-    // the column's. Each key is raised by a bound on its float32 error before the compare, so the filter never drops
-    // what the exact key would take: three roundings give |v − exact| ≤ u·sum·w + 2u·|exact| (u = 2⁻²⁴) and the
-    // exact key's own float32 rounding adds u·|exact|; 2⁻²²·(sum·w + 2|v|) covers that with a wide margin. The
-    // bound is relative to the keys near the threshold, unlike one global bound, which let ~30× too many
-    // candidates through when norms vary.
-    c.get(xr).get(X2_COL).get(colOff).add().v128Load().f32x4Add().set(sum);
-    c.get(g).get(g).f32x4Add().get(sum).f32x4Sub().set(nd);
-    c.get(W_COL).get(colOff).add().v128Load().set(wv);
-    c.get(nd).get(wv).f32x4Mul().set(v);
-    c.get(v).get(sum).get(wv).f32x4Mul().get(v).f32x4Abs().get(v).f32x4Abs().f32x4Add().f32x4Add().f32x4Const(KEY_ERROR_EPS).f32x4Mul().f32x4Add();
-    c.get(tr).f32x4Ge().i32x4Bitmask();
-    c.get(nd).get(wr).f32x4Mul().set(v);
-    c.get(v).get(sum).get(wr).f32x4Mul().get(v).f32x4Abs().get(v).f32x4Abs().f32x4Add().f32x4Add().f32x4Const(KEY_ERROR_EPS).f32x4Mul().f32x4Add();
-    c.get(COL_THR).get(colOff).add().v128Load().f32x4Ge().i32x4Bitmask();
+    // the column's. The float32 keys may fall below the exact ones by at most ~9u·sum·w (u = 2⁻²⁴: the roundings
+    // here, the exact key's own rounding, and |key| ≤ 2·sum·w since 2|g| ≤ sum). Scaling sum by (1 − KEY_ERROR_EPS)
+    // raises every key by KEY_ERROR_EPS·sum·w = 32u·sum·w, more than that, at the cost of one multiply, so the
+    // filter never drops what the exact key would take.
+    c.get(g).get(g).f32x4Add().get(xr).get(X2_COL).get(colOff).add().v128Load().f32x4Add().f32x4Const(1 - KEY_ERROR_EPS).f32x4Mul().f32x4Sub().set(nd);
+    c.get(nd).get(W_COL).get(colOff).add().v128Load().f32x4Mul().get(tr).f32x4Ge().i32x4Bitmask();
+    c.get(nd).get(wr).f32x4Mul().get(COL_THR).get(colOff).add().v128Load().f32x4Ge().i32x4Bitmask();
   }
   c.i32(4).shl().or().tee(mask).if_();
   c.get(OUT).get(n).i32(4).mul().add().get(r).i32(17).shl().get(j).i32(8).shl().or().get(mask).or().i32Store();
@@ -110,7 +100,7 @@ export function scanFunction(kind: ScanKind): WasmFunctionDef {
     name: scanName(kind),
     params: new Array(11).fill(WASM_I32),
     results: [WASM_I32],
-    locals: [...new Array(6).fill(WASM_I32), ...new Array(8).fill(WASM_V128)],
+    locals: [...new Array(6).fill(WASM_I32), ...new Array(5).fill(WASM_V128)],
     body: c,
   };
 }
