@@ -26,9 +26,8 @@ export function scanName(kind: ScanKind): string {
  * scanK(c, ldcBytes, h, w4, rowThr, colThr, x2Row, x2Col, wRow, wCol, out) → entries written.
  * Each entry is an i32 (r << 17) | (j4 << 8) | mask for row r and columns 4·j4 .. 4·j4+3 of the tile: mask bit l
  * (l < 4) = column 4·j4+l may enter row r's top-k; bit 4+l = row r may enter that column's top-k.
- * Hence tiles have at most 2¹⁴ rows and 2¹¹ columns (`SCAN_MAX_ROWS`, `SCAN_MAX_COLS`).
+ * Hence at most 2¹⁴ rows and 2¹¹ columns per call (`SCAN_MAX_COLS`; tiles are square, so it bounds rows too).
  */
-export const SCAN_MAX_ROWS = 2 ** 14;
 export const SCAN_MAX_COLS = 2 ** 11;
 
 /** Decodes one scan entry. */

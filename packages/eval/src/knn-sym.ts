@@ -6,7 +6,7 @@
  * Keys are those of knn.ts `augment`, computed from g = ⟨x_i, x_j⟩ and the squared norms (`symKey` in topk.ts).
  */
 import { SimdGemm } from '@hier-ts/engine/simd';
-import { SCAN_MAX_COLS, scanFunction, scanName } from './knn-scan.js';
+import { SCAN_MAX_COLS, scanEntryCol, scanEntryMask, scanEntryRow, scanFunction, scanName } from './knn-scan.js';
 import { keysToScoresRows, type ScoreKind } from './knn-score.js';
 import { RowTopK, rankedFromNegated, symKey, type TopKState } from './topk.js';
 
@@ -189,9 +189,9 @@ export class SymWorker {
     const upperOnly = exclude === 'upper';
     for (let e = 0; e < n; e++) {
       const code = entries[e]!;
-      const r = code >>> 17;
-      const j = ((code >>> 8) & 0x1ff) * 4;
-      const mask = code & 0xff;
+      const r = scanEntryRow(code);
+      const j = scanEntryCol(code);
+      const mask = scanEntryMask(code);
       const row = rowOf(r);
       const base = cBase + r * this.ldc + j;
       const x2r = x2[row]!;

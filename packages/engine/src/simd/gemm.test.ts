@@ -90,5 +90,10 @@ describe('SimdGemm', () => {
   it('refuses register tiles that would spill', () => {
     expect(() => SimdGemm.create({ mr: 7, nrv: 2 })).toThrow(/vector registers/);
     expect(() => SimdGemm.create({ unroll: 0 })).toThrow(/unroll/);
+    // Offsets must stay valid i32 / `>> 2` indices: a 2 GB request is refused before anything grows.
+    const g = SimdGemm.create();
+    const before = g.memory.buffer.byteLength;
+    expect(() => g.alloc(2 ** 31)).toThrow(/exceed/);
+    expect(g.memory.buffer.byteLength).toBe(before);
   });
 });

@@ -15,6 +15,7 @@ import v8 from 'node:v8';
 import { buildModule, Code, F32, type FunctionDef, I32, instantiate, V128, type WasmMemory, wasmApi } from './wasm-builder.js';
 
 const PAGE = 65536;
+const MAX_MEMORY_BYTES = 2 ** 31 - PAGE;
 
 /** Builds the kernel function for an MR × 8 register tile. */
 function gemmFunction(mr: number, nrv: number, fma: boolean, U: number): FunctionDef {
@@ -240,7 +241,10 @@ export class SimdGemm {
 
   alloc(bytes: number): number {
     const ptr = this.top;
-    this.top = (ptr + bytes + 15) & ~15;
+    const top = Math.ceil((ptr + bytes) / 16) * 16;
+    // Byte offsets are turned into array indices with `>> 2` and passed to wasm as i32: keep them below 2³¹.
+    if (top > MAX_MEMORY_BYTES) throw new RangeError(`SimdGemm: ${top} bytes of operands exceed the kernel's ${MAX_MEMORY_BYTES}-byte memory; use smaller blocks`);
+    this.top = top;
     const need = this.top - this.memory.buffer.byteLength;
     if (need > 0) this.memory.grow(Math.ceil(need / PAGE));
     return ptr;
