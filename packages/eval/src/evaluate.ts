@@ -200,6 +200,8 @@ export async function evaluateEmbeddings(
     c: protocol.c,
     excludeSameIndex: !gallery,
     workers: options.workers ?? 'auto',
+    // Every metric below needs only the neighbour order.
+    scores: 'ranking-key',
     warn,
   });
   const tKnn = performance.now();

@@ -8,7 +8,7 @@
 import { SimdGemm } from '@hier-ts/engine/simd';
 import { SCAN_MAX_COLS, scanEntryCol, scanEntryMask, scanEntryRow, scanFunction, scanName } from './knn-scan.js';
 import { keysToScoresRows, type ScoreKind } from './knn-score.js';
-import { RowTopK, rankedFromNegated, symKey, type TopKState } from './topk.js';
+import { RowTopK, rankedFromNegated, selectSmallest, symKey, type TopKState } from './topk.js';
 
 export interface SymShared {
   x: Float32Array;
@@ -38,6 +38,10 @@ export interface SymShared {
 
 /** Rows per GEMM call: ~192 rows of packed A (~400 KB for d = 512) stay in L2 while B panels stream past. */
 const GEMM_CHUNK_ROWS = 192;
+/** Columns whose threshold guesses are made together (`guessColumns`): 256 floats = 16 cache lines of a C row. */
+const GUESS_STRIP = 256;
+/** Every GUESS_SAMPLE-th row of a tile samples the columns' scores for their guesses. */
+const GUESS_SAMPLE = 8;
 /** Rows re-searched per batch after failed threshold guesses. */
 const RESEARCH_ROWS = 256;
 
@@ -71,8 +75,15 @@ export class SymWorker {
   private readonly x2Ptr: number;
   private readonly wPtr: number;
   private readonly outPtr: number;
-  /** Keys of one row or column of a tile, for guessing. */
+  /** Keys of one row of a tile, for guessing. */
   private readonly scratch: Float64Array;
+  /** Column guesses (`guessColumns`): per strip column its sample, its kept keys, their count and its bound. */
+  private readonly guessSample: Float64Array;
+  private readonly guessKept: Float64Array;
+  private readonly guessKeptCap: number;
+  private readonly guessKeptCount: Int32Array;
+  private readonly guessBound: Float64Array;
+  private readonly guessWork: Float64Array;
   /** Per-row bound on |float32 SIMD key − exact key| (kinds 1, 2), subtracted from thresholds before the scan. */
   private readonly margin: Float32Array;
   private readonly scan: (...args: number[]) => number;
@@ -113,6 +124,12 @@ export class SymWorker {
     mem.set(s.wBall, this.wPtr >> 2);
     this.margin = keyErrorBounds(s);
     this.scratch = new Float64Array(tilePad);
+    this.guessSample = new Float64Array(GUESS_STRIP * Math.ceil(cRows / GUESS_SAMPLE));
+    this.guessKeptCap = 1024;
+    this.guessKept = new Float64Array(GUESS_STRIP * this.guessKeptCap);
+    this.guessKeptCount = new Int32Array(GUESS_STRIP);
+    this.guessBound = new Float64Array(GUESS_STRIP);
+    this.guessWork = new Float64Array(cRows);
   }
 
   get blocks(): number {
@@ -159,13 +176,14 @@ export class SymWorker {
 
   /**
    * Scans C (`h` rows at `cPtr`, row stride ldc, `w` columns = gallery columns c0 ..) and offers what passed to the
-   * top-k with exact keys: row `rowOf(r)` against each flagged column and, for flagged column-side lanes, that
+   * top-k with exact keys: row `rowBase + r` (or `rowList[r]`) against each flagged column and, for flagged column-side lanes, that
    * column against the row. `exclude`: 'self' never takes the column equal to the row (full diagonal tiles,
    * re-search); 'upper' takes only columns after the row (a diagonal tile's upper part, both sides).
    */
   private scanAndOffer(
     cPtr: number,
-    rowOf: (r: number) => number,
+    rowBase: number,
+    rowList: number[] | null,
     h: number,
     rowThrPtr: number,
     x2RowPtr: number,
@@ -181,32 +199,37 @@ export class SymWorker {
     const wb = s.wBall;
     const thr = s.state.thr;
     const acc = this.acc;
-    const n = this.scan(cPtr, this.ldc * 4, h, Math.ceil(w / 4), rowThrPtr, colThrPtr, x2RowPtr, this.x2Ptr + 4 * c0, wRowPtr, this.wPtr + 4 * c0, this.outPtr);
+    const ldc = this.ldc;
+    const n = this.scan(cPtr, ldc * 4, h, Math.ceil(w / 4), rowThrPtr, colThrPtr, x2RowPtr, this.x2Ptr + 4 * c0, wRowPtr, this.wPtr + 4 * c0, this.outPtr);
     const mem = this.gemm.f32;
     const entries = new Int32Array(mem.buffer, this.outPtr, n);
     const cBase = cPtr >> 2;
-    const skipSelf = exclude === 'self';
+    // Self pairs: a full diagonal tile skips col === row; its upper part keeps only col > row. Columns past w are
+    // padding (their thresholds are +∞, but a row-side lane there can still pass).
     const upperOnly = exclude === 'upper';
+    const skipSelf = exclude === 'self';
+    const colEnd = c0 + w;
     for (let e = 0; e < n; e++) {
       const code = entries[e]!;
       const r = scanEntryRow(code);
       const j = scanEntryCol(code);
       const mask = scanEntryMask(code);
-      const row = rowOf(r);
-      const base = cBase + r * this.ldc + j;
+      const row = rowList === null ? rowBase + r : rowList[r]!;
+      const base = cBase + r * ldc + j;
       const x2r = x2[row]!;
       const wr = wb[row]!;
-      const lanes = Math.min(4, w - j);
-      for (let l = 0; l < lanes; l++) {
-        if ((mask & (0x11 << l)) === 0) continue;
-        const col = c0 + j + l;
-        if (upperOnly ? col <= row : skipSelf && col === row) continue;
+      const col0 = c0 + j;
+      // Each set bit is one lane: bits 0..3 row r against column col0 + l, bits 4..7 that column against row r.
+      for (let m = mask; m !== 0; m &= m - 1) {
+        const bit = 31 - Math.clz32(m & -m);
+        const l = bit & 3;
+        const col = col0 + l;
+        if (col >= colEnd || (upperOnly ? col <= row : skipSelf && col === row)) continue;
         const g = mem[base + l]!;
-        if (mask & (1 << l)) {
+        if (bit < 4) {
           const v = symKey(kind, g, x2r, x2[col]!, wb[col]!);
           if (v >= thr[row]!) acc.offer(row, v, col);
-        }
-        if (mask & (16 << l)) {
+        } else {
           const v = symKey(kind, g, x2[col]!, x2r, wr);
           if (v >= thr[col]!) acc.offer(col, v, row);
         }
@@ -234,7 +257,7 @@ export class SymWorker {
     if (guessing) this.guessFirstContacts(r0, h, c0, w, diagonal);
     this.loadThresholds(r0, h, c0, w, !diagonal || upper);
     if (!upper) {
-      this.scanAndOffer(this.cPtr, (r) => r0 + r, h, this.rowThrPtr, this.x2Ptr + 4 * r0, this.wPtr + 4 * r0, this.colThrPtr, c0, w, diagonal ? 'self' : 'none');
+      this.scanAndOffer(this.cPtr, r0, null, h, this.rowThrPtr, this.x2Ptr + 4 * r0, this.wPtr + 4 * r0, this.colThrPtr, c0, w, diagonal ? 'self' : 'none');
     } else {
       const g = this.gemm;
       const chunkRows = this.chunkBlocks * g.mr;
@@ -243,7 +266,8 @@ export class SymWorker {
         const col0 = this.chunkFirstPanel(b0) * g.nr;
         this.scanAndOffer(
           this.cPtr + (first * this.ldc + col0) * 4,
-          (r) => r0 + first + r,
+          r0 + first,
+          null,
           Math.min(chunkRows, h - first),
           this.rowThrPtr + 4 * first,
           this.x2Ptr + 4 * (r0 + first),
@@ -295,20 +319,91 @@ export class SymWorker {
         const col = c0 + j;
         if (col !== row) scratch[n++] = -symKey(kind, mem[base + j]!, x2r, x2[col]!, wb[col]!);
       }
-      this.acc.setGuess(row, rankedFromNegated(scratch, n, rankRows));
+      this.acc.setGuess(row, rankedFromNegated(scratch, n, rankRows, 0, this.guessWork));
     }
     if (diagonal) return;
-    const rankCols = this.guessRank(h);
-    for (let j = 0; j < w; j++) {
-      const col = c0 + j;
-      if (!Number.isNaN(guess[col]!)) continue;
-      if (!decide(rankCols, h)) {
-        this.acc.setGuess(col, Number.NEGATIVE_INFINITY);
-        continue;
+    this.guessColumns(r0, h, c0, w);
+  }
+
+  /**
+   * The column side of `guessFirstContacts`, with the value `rankedFromNegated` would give. Column j's scores run
+   * down C with stride ldc (C is 16 MB), so gathering whole columns misses the cache on nearly every read. Instead,
+   * per strip of GUESS_STRIP columns: every GUESS_SAMPLE-th row gives each column a sample whose generous order
+   * statistic bounds the answer; one row-major pass keeps each column's keys at or below its bound (a few hundred);
+   * the exact selection runs on those. A column whose bound kept too few (or too many) is gathered in full.
+   */
+  private guessColumns(r0: number, h: number, c0: number, w: number): void {
+    const s = this.s;
+    const guess = s.state.guess!;
+    const { kind, x2, wBall: wb, k } = s;
+    const mem = this.gemm.f32;
+    const cBase = this.cPtr >> 2;
+    const ldc = this.ldc;
+    const rank = this.guessRank(h);
+    const m = Math.floor(h / GUESS_SAMPLE);
+    const expected = (rank * m) / h;
+    const sampleRank = Math.ceil(expected + 3 * Math.sqrt(expected) + 2);
+    const sampled = m >= 64 && sampleRank < m;
+    const cap = this.guessKeptCap;
+    const { guessSample: sample, guessKept: kept, guessKeptCount: count, guessBound: bound, scratch } = this;
+    for (let j0 = 0; j0 < w; j0 += GUESS_STRIP) {
+      const j1 = Math.min(w, j0 + GUESS_STRIP);
+      const open: number[] = [];
+      for (let j = j0; j < j1; j++) {
+        const col = c0 + j;
+        if (!Number.isNaN(guess[col]!)) continue;
+        if (rank >= 1 && rank < k && h > rank) open.push(j);
+        else this.acc.setGuess(col, Number.NEGATIVE_INFINITY);
       }
-      const x2c = x2[col]!;
-      for (let r = 0; r < h; r++) scratch[r] = -symKey(kind, mem[cBase + r * ldc + j]!, x2c, x2[r0 + r]!, wb[r0 + r]!);
-      this.acc.setGuess(col, rankedFromNegated(scratch, h, rankCols));
+      if (open.length === 0) continue;
+      const jl = open[0]!;
+      const jr = open[open.length - 1]! + 1;
+      const full: number[] = [];
+      if (sampled && sampleRank * GUESS_SAMPLE * 2 + 64 <= cap) {
+        for (let i = 0; i < m; i++) {
+          const r = i * GUESS_SAMPLE;
+          const x2r = x2[r0 + r]!;
+          const wr = wb[r0 + r]!;
+          const base = cBase + r * ldc;
+          for (let j = jl; j < jr; j++) sample[(j - j0) * m + i] = -symKey(kind, mem[base + j]!, x2[c0 + j]!, x2r, wr);
+        }
+        for (let j = jl; j < jr; j++) {
+          const lo = (j - j0) * m;
+          selectSmallest(sample, lo, lo + m - 1, lo + sampleRank - 1);
+          bound[j - j0] = sample[lo + sampleRank - 1]!;
+          count[j - j0] = 0;
+        }
+        for (let r = 0; r < h; r++) {
+          const x2r = x2[r0 + r]!;
+          const wr = wb[r0 + r]!;
+          const base = cBase + r * ldc;
+          for (let j = jl; j < jr; j++) {
+            const v = -symKey(kind, mem[base + j]!, x2[c0 + j]!, x2r, wr);
+            const jj = j - j0;
+            if (v <= bound[jj]!) {
+              const c = count[jj]!;
+              if (c < cap) kept[jj * cap + c] = v;
+              count[jj] = c + 1;
+            }
+          }
+        }
+        for (const j of open) {
+          const jj = j - j0;
+          const c = count[jj]!;
+          if (c < rank || c > cap) {
+            full.push(j);
+            continue;
+          }
+          selectSmallest(kept, jj * cap, jj * cap + c - 1, jj * cap + rank - 1);
+          this.acc.setGuess(c0 + j, -kept[jj * cap + rank - 1]!);
+        }
+      } else {
+        full.push(...open);
+      }
+      for (const j of full) {
+        for (let r = 0; r < h; r++) scratch[r] = -symKey(kind, mem[cBase + r * ldc + j]!, x2[c0 + j]!, x2[r0 + r]!, wb[r0 + r]!);
+        this.acc.setGuess(c0 + j, rankedFromNegated(scratch, h, rank, 0, this.guessWork));
+      }
     }
   }
 
@@ -360,7 +455,7 @@ export class SymWorker {
           mem[ro + i] = s.state.thr[r]! - this.margin[r]!;
         });
         mem.fill(Number.POSITIVE_INFINITY, this.colThrPtr >> 2, (this.colThrPtr >> 2) + this.ldc);
-        this.scanAndOffer(this.cPtr, (i) => rows[i]!, rows.length, this.rowThrPtr, x2, wr, this.colThrPtr, J * s.tile, w, 'self');
+        this.scanAndOffer(this.cPtr, 0, rows, rows.length, this.rowThrPtr, x2, wr, this.colThrPtr, J * s.tile, w, 'self');
       }
     } finally {
       g.release(mark);

@@ -100,6 +100,42 @@ describe('knn', () => {
     }
   });
 
+  it('sampled column guesses (tiles ≥ 512 rows) leave the results exact; ranking keys keep the order', async () => {
+    const n = 3000;
+    const dd = 8;
+    const z = matrix(randomBallPoints(new Rng(5), n, dd, c, 0.9), dd);
+    const k = 100;
+    for (const sim of ['cosine', 'poincare'] as Similarity[]) {
+      const off = await knn(z, null, { k, similarity: sim, c, blockRows: 512, workers: 0, thresholdGuess: false });
+      const on = await knn(z, null, { k, similarity: sim, c, blockRows: 512, workers: 0 });
+      expect(Array.from(on.indices)).toEqual(Array.from(off.indices));
+      expect(Array.from(on.scores)).toEqual(Array.from(off.scores));
+      for (const symmetric of [true, false]) {
+        // Each search path against itself (the row path's float32 keys may order near-ties differently).
+        const ref = symmetric ? on : await knn(z, null, { k, similarity: sim, c, blockRows: 512, workers: 0, symmetric });
+        expect(ref.scoreKind).toBe('similarity');
+        const keyed = await knn(z, null, { k, similarity: sim, c, blockRows: 512, workers: 0, symmetric, scores: 'ranking-key' });
+        expect(keyed.scoreKind).toBe('ranking-key');
+        expect(Array.from(keyed.indices)).toEqual(Array.from(ref.indices));
+        if (sim === 'cosine') expect(Array.from(keyed.scores)).toEqual(Array.from(ref.scores));
+        else {
+          // −‖x−y‖²/(1−c‖y‖²): check one row against its definition.
+          for (let j = 0; j < 5; j++) {
+            const g = keyed.indices[j]!;
+            let dist2 = 0;
+            let y2 = 0;
+            for (let t = 0; t < dd; t++) {
+              dist2 += (z.data[t]! - z.data[g * dd + t]!) ** 2;
+              y2 += z.data[g * dd + t]! ** 2;
+            }
+            expect(keyed.scores[j]).toBeCloseTo(-dist2 / (1 - c * y2), 4);
+          }
+        }
+      }
+    }
+    await expect(knn(z, null, { k, similarity: 'cosine', workers: 0, scores: 'distance' as never })).rejects.toThrow(/scores must be/);
+  });
+
   it('masks the same position in a separate gallery when asked (official In-shop behaviour)', async () => {
     const r = await knn(matrix(x, d), matrix(x, d), { k: 3, similarity: 'cosine', excludeSameIndex: true, workers: 0 });
     for (let i = 0; i < 300; i++) expect(Array.from(r.indices.subarray(i * 3, i * 3 + 3))).not.toContain(i);

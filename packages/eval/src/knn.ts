@@ -43,6 +43,14 @@ export interface KnnOptions {
    * again, so results are exact either way. Default 4; false = off.
    */
   thresholdGuess?: number | false;
+  /**
+   * What `scores` holds. 'similarity' (default): the similarity asked for (Poincaré −distance, …). 'ranking-key':
+   * the inner product the search ranks by — same order within each query row, but not comparable across rows
+   * (cosine/dot: the similarity itself; euclidean −‖x−y‖² + ‖x‖²; Poincaré −‖x−y‖²/(1−c‖y‖²)). Recall@K, MAP@R and
+   * everything else that only needs the neighbour order can skip the conversion (an arcosh per result for Poincaré:
+   * ~1.4 CPU-s for 60 502 × 1000).
+   */
+  scores?: 'similarity' | 'ranking-key';
   /** Receives warnings (K clipped, …) in addition to `result.warnings`. */
   warn?: (msg: string) => void;
 }
@@ -54,8 +62,12 @@ export interface KnnResult {
   similarity: Similarity;
   /** [rows, k] gallery indices, best first; −1 marks "no more candidates". */
   indices: Int32Array;
-  /** [rows, k] similarities (for 'poincare': −distance, closed arcosh form; 'euclidean': −‖x−y‖). */
+  /**
+   * [rows, k] similarities (for 'poincare': −distance, closed arcosh form; 'euclidean': −‖x−y‖), or with
+   * `scores: 'ranking-key'` the per-row ranking keys (see `KnnOptions.scores`).
+   */
   scores: Float32Array;
+  scoreKind: 'similarity' | 'ranking-key';
   excludedSameIndex: boolean;
   warnings: string[];
   /** How the search ran, for logs and benchmarks. */
@@ -169,6 +181,10 @@ export async function knn(query: MatrixLike, gallery: MatrixLike | null, options
     if (g !== q) checkInsideBall(g, rowSqNorms(g), c, 'gallery embeddings');
   }
   const skip: SkipMode = exclude ? 'same-index' : 'none';
+  if (options.scores !== undefined && options.scores !== 'similarity' && options.scores !== 'ranking-key') {
+    throw new HierError('E_ARG', `knn: scores must be 'similarity' or 'ranking-key', got ${String(options.scores)}`);
+  }
+  const rankingKeys = options.scores === 'ranking-key';
   const backend = tf.getBackend();
   const onDevice = onDeviceBackend();
   const symmetric = gallery === null && exclude && !onDevice && options.symmetric !== false;
@@ -197,7 +213,7 @@ export async function knn(query: MatrixLike, gallery: MatrixLike | null, options
   const profile: KnnProfile = { matmul: 0, select: 0, finish: 0, retried: 0 };
   if (symmetric) {
     const guess = options.thresholdGuess ?? 4;
-    const shared = symShared(q, qNorm2, sim, c, k, blockRows, nWorkers > 0, guess === false ? null : guess);
+    const shared = symShared(q, qNorm2, sim, c, k, blockRows, nWorkers > 0, guess === false ? null : guess, rankingKeys);
     if (nWorkers > 0) await runSymWorkers(shared, nWorkers, profile);
     else {
       const w = new SymWorker(shared);
@@ -239,13 +255,14 @@ export async function knn(query: MatrixLike, gallery: MatrixLike | null, options
     }
   }
   // The symmetric search's workers already turned their rows' keys into scores (in parallel, in `finish`).
-  const scores = symmetric ? key : keysToScores(key, idx, k, qNorm2, sim, c);
+  const scores = symmetric || rankingKeys ? key : keysToScores(key, idx, k, qNorm2, sim, c);
   return {
     k,
     rows: q.rows,
     similarity: sim,
     indices: idx,
     scores,
+    scoreKind: rankingKeys ? 'ranking-key' : 'similarity',
     excludedSameIndex: exclude,
     warnings,
     engine: {
@@ -288,6 +305,7 @@ function symShared(
   tile: number,
   shared: boolean,
   guessSigmas: number | null,
+  rankingKeys: boolean,
 ): SymShared {
   const n = x.rows;
   const d = x.dim;
@@ -325,7 +343,7 @@ function symShared(
     kind: sim === 'euclidean' ? 1 : sim === 'poincare' ? 2 : 0,
     wBall,
     qNorm2,
-    scoreKind: scoreKindOf(sim),
+    scoreKind: rankingKeys ? 'key' : scoreKindOf(sim),
     c,
     state: { cap, keys: shared ? new Float64Array(new SharedArrayBuffer(n * cap * 8)) : new Float64Array(n * cap), count: i32(n), thr, guess },
     guessSigmas,

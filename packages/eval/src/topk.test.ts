@@ -14,6 +14,32 @@ describe('streaming top-k', () => {
     expect(packKey(1, 3)).toBeLessThan(packKey(1, 4));
   });
 
+  it('rankedFromNegated returns the exact rank-th largest (sampled path, fallback, offsets)', () => {
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const cases: Float64Array[] = [];
+    for (const n of [40, 512, 2048, 2049]) {
+      cases.push(Float64Array.from({ length: n }, () => Math.fround(rnd() - 0.5)));
+      cases.push(Float64Array.from({ length: n }, (_, i) => i % 7)); // heavy ties
+      cases.push(Float64Array.from({ length: n }, (_, i) => (i % 8 === 0 ? 100 : -i))); // the stride-8 sample misleads
+    }
+    for (const values of cases) {
+      const n = values.length;
+      const sorted = Array.from(values).sort((a, b) => a - b);
+      for (const rank of [1, 2, 58, 143, n - 1, n]) {
+        if (rank > n) continue;
+        const pad = 5;
+        const negated = new Float64Array(n + pad);
+        negated.set(values, pad);
+        expect(rankedFromNegated(negated, n, rank, pad, new Float64Array(n))).toBe(-sorted[rank - 1]!);
+      }
+    }
+    expect(() => rankedFromNegated(new Float64Array(4), 4, 5)).toThrow(RangeError);
+  });
+
   it('selectSmallest partitions around the target', () => {
     const rng = new Rng(1);
     for (let trial = 0; trial < 50; trial++) {
