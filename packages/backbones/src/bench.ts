@@ -37,9 +37,9 @@ const CASES: Case[] = [
  */
 /**
  * Each case runs in its own child process (this file with `--case <id>`): tfjs-backend-wasm's heap never shrinks,
- * and once it passes 2 GB tfjs-wasm 4.22 reads out of bounds or XNNPACK stalls (seen here: a ResNet-50@224 step
- * that never ended after the ResNet-18 and ViT-Tiny cases had grown the heap). A fresh process per case measures
- * each model alone, as a user's training run would be.
+ * so a case would otherwise inherit the heap (and fragmentation) of the cases before it. A fresh process per case
+ * measures each model alone, as a user's training run would be. (A ResNet-50@224 stall once seen here after the
+ * heap passed 2 GB was our conv kernel's signed offset arithmetic, fixed in @hier-ts/engine.)
  */
 export async function runBenchmarks(options: { quick: boolean; log: (line: string) => void }): Promise<BenchRecord[]> {
   const records: BenchRecord[] = [];

@@ -76,7 +76,7 @@ export function preferConvGemm(g: ConvGeometry): boolean {
 
 /** A Float32Array over the whole wasm heap and the float offset of `view` in it (so copyWithin can move runs). */
 function heapOf(view: Float32Array): { heap: Float32Array; at: number } {
-  return { heap: new Float32Array(view.buffer), at: view.byteOffset >> 2 };
+  return { heap: new Float32Array(view.buffer), at: view.byteOffset >>> 2 };
 }
 
 /**
@@ -94,7 +94,7 @@ export function im2col(xInfo: tf.TensorInfo, g: ConvGeometry, backendArg: unknow
   const dv = wasm.typedArrayFromHeap(out) as Float32Array;
   const sv = wasm.typedArrayFromHeap(xInfo) as Float32Array;
   const { heap, at: d0 } = heapOf(dv);
-  const s0 = sv.byteOffset >> 2;
+  const s0 = sv.byteOffset >>> 2;
   let row = d0;
   for (let img = 0; img < n; img++) {
     for (let r = 0; r < oh; r++) {
@@ -131,7 +131,7 @@ export function col2im(colsInfo: tf.TensorInfo, g: ConvGeometry, backendArg: unk
   const dv = wasm.typedArrayFromHeap(out) as Float32Array;
   const sv = wasm.typedArrayFromHeap(colsInfo) as Float32Array;
   const { heap, at: d0 } = heapOf(dv);
-  const s0 = sv.byteOffset >> 2;
+  const s0 = sv.byteOffset >>> 2;
   heap.fill(0, d0, d0 + n * h * w * ci);
   let row = s0;
   for (let img = 0; img < n; img++) {
