@@ -208,4 +208,25 @@ describe('knn worker threads', () => {
     expect(Array.from(rows.indices)).toEqual(Array.from(ref.indices));
     for (let i = 0; i < ref.scores.length; i++) expect(rows.scores[i]).toBeCloseTo(ref.scores[i]!, 3);
   });
+
+  it('searches one after another and at the same time stay exact (the candidate buffer is reused, never shared)', async () => {
+    const d = 16;
+    const a = matrix(randomBallPoints(new Rng(8), 1200, d, 0.1, 0.95), d);
+    const b = matrix(randomBallPoints(new Rng(9), 1000, d, 0.1, 0.95), d);
+    const opts = { k: 15, similarity: 'cosine' as const, blockRows: 128 };
+    const refA = await knn(a, null, { ...opts, workers: 0 });
+    const refB = await knn(b, null, { ...opts, workers: 0 });
+    // a, then the smaller b (reuses a's buffer), then both at once (one of them gets a fresh buffer)
+    const seq = [await knn(a, null, { ...opts, workers: 2 }), await knn(b, null, { ...opts, workers: 2 })];
+    const both = await Promise.all([knn(a, null, { ...opts, workers: 2 }), knn(b, null, { ...opts, workers: 2 })]);
+    for (const [got, ref] of [
+      [seq[0]!, refA],
+      [seq[1]!, refB],
+      [both[0], refA],
+      [both[1], refB],
+    ] as const) {
+      expect(got.engine.workers).toBe(2);
+      expect(Array.from(got.indices)).toEqual(Array.from(ref.indices));
+    }
+  });
 });

@@ -214,8 +214,13 @@ export async function knn(query: MatrixLike, gallery: MatrixLike | null, options
   if (symmetric) {
     const guess = options.thresholdGuess ?? 4;
     const shared = symShared(q, qNorm2, sim, c, k, blockRows, nWorkers > 0, guess === false ? null : guess, rankingKeys);
-    if (nWorkers > 0) await runSymWorkers(shared, nWorkers, profile);
-    else {
+    if (nWorkers > 0) {
+      try {
+        await runSymWorkers(shared, nWorkers, profile);
+      } finally {
+        releaseSharedKeys(shared.state.keys);
+      }
+    } else {
       const w = new SymWorker(shared);
       try {
         for (const [I, J] of symTileOrder(w.blocks)) await w.tile(I, J);
@@ -295,6 +300,34 @@ function keysToScores(key: Float32Array, idx: Int32Array, k: number, qn2: Float6
   return out;
 }
 
+/**
+ * The worker search's candidate keys (n·(2k+32) float64: ~1 GB for SOP's 60 502 rows) are handed to the next
+ * search while the garbage collector has not yet freed them. Measured here: a second SOP-sized search in the same
+ * process (every evaluation after the first in a training run) spent ~3 more thread-seconds selecting, unless the
+ * first one's buffers had been collected in between. The buffer is internal (results are copied out) and lent to
+ * one search at a time; its stale contents are never read (rows start with count 0).
+ */
+let spareKeys: WeakRef<SharedArrayBuffer> | undefined;
+let spareKeysLent = false;
+
+function acquireSharedKeys(length: number): Float64Array {
+  const spare = spareKeysLent ? undefined : spareKeys?.deref();
+  if (spare && spare.byteLength >= length * 8 && spare.byteLength <= length * 16) {
+    spareKeysLent = true;
+    return new Float64Array(spare, 0, length);
+  }
+  const fresh = new SharedArrayBuffer(length * 8);
+  if (!spareKeysLent) {
+    spareKeys = new WeakRef(fresh);
+    spareKeysLent = true;
+  }
+  return new Float64Array(fresh);
+}
+
+function releaseSharedKeys(keys: Float64Array): void {
+  if (keys.buffer === spareKeys?.deref()) spareKeysLent = false;
+}
+
 /** Shared inputs/state of the symmetric search: one copy in (shared) memory for all threads. */
 function symShared(
   x: Matrix,
@@ -345,7 +378,7 @@ function symShared(
     qNorm2,
     scoreKind: rankingKeys ? 'key' : scoreKindOf(sim),
     c,
-    state: { cap, keys: shared ? new Float64Array(new SharedArrayBuffer(n * cap * 8)) : new Float64Array(n * cap), count: i32(n), thr, guess },
+    state: { cap, keys: shared ? acquireSharedKeys(n * cap) : new Float64Array(n * cap), count: i32(n), thr, guess },
     guessSigmas,
     outIdx,
     outKey,
