@@ -1,5 +1,5 @@
 import { HierError } from '@hier-ts/core';
-import { tf } from '@hier-ts/engine';
+import { explainWasmFailure, tf } from '@hier-ts/engine';
 import type { HierModel } from './model.js';
 
 export interface TrainStepOptions {
@@ -21,6 +21,13 @@ export function createTrainStep(model: HierModel, options: TrainStepOptions = {}
   const vars = model.namedVariables().map((v) => v.variable);
   const loss = options.loss ?? ((z: tf.Tensor2D) => tf.mean(tf.square(z)) as tf.Scalar);
   const step = async (x: tf.Tensor4D): Promise<number> => {
+    try {
+      return await runStep(x);
+    } catch (err) {
+      throw explainWasmFailure(err, `the training step (${Math.min(options.microBatch ?? x.shape[0], x.shape[0])} images per forward pass)`);
+    }
+  };
+  const runStep = async (x: tf.Tensor4D): Promise<number> => {
     const b = x.shape[0];
     const mb = Math.min(options.microBatch ?? b, b);
     if (!(Number.isInteger(mb) && mb > 0)) throw new HierError('E_CONFIG', `createTrainStep: microBatch must be a positive integer, got ${options.microBatch}`);

@@ -7,7 +7,7 @@ export {
   type BackendChoice,
 } from './backend.js';
 export { detach, straightThrough, readFloat32 } from './autograd.js';
-export { tensorGrowthPerStep } from './memory.js';
+export { explainWasmFailure, tensorGrowthPerStep, WASM_HEAP_CAP_BYTES, wasmHeapBytes } from './memory.js';
 export { batchNormTrain, type BatchNormTrainResult } from './batch-norm.js';
 export { attention, splitHeads, mergeHeads } from './attention.js';
 export { layerNorm } from './layer-norm.js';

@@ -6,7 +6,7 @@
  * exchanged at all.
  */
 import { HierError, Rng } from '@hier-ts/core';
-import { type EmbeddingModel, type MetricLoss, tf } from '@hier-ts/engine';
+import { type EmbeddingModel, explainWasmFailure, type MetricLoss, tf } from '@hier-ts/engine';
 import { type TrainConfig, adamEps, worldSize } from './config.js';
 import { FlatOptimizer, type OptimizerState, prepareGradients } from './optim.js';
 import { FlatLayout, type TrainableParam, collectParams } from './params.js';
@@ -196,6 +196,15 @@ export class Replica {
   }
 
   async step(batch: LocalBatch, ctx: StepContext): Promise<StepReport> {
+    try {
+      return await this.runStep(batch, ctx);
+    } catch (err) {
+      const perPass = this.cfg.micro_batch > 0 ? Math.min(this.cfg.micro_batch, batch.shape[0]) : batch.shape[0];
+      throw explainWasmFailure(err, `the training step (iteration ${ctx.it}, ${perPass} images per forward pass on replica ${this.collective.rank})`);
+    }
+  }
+
+  private async runStep(batch: LocalBatch, ctx: StepContext): Promise<StepReport> {
     if (!this.initialised) await this.init();
     const cfg = this.cfg;
     const rngs = this.parts.lossRng === undefined ? [] : Array.isArray(this.parts.lossRng) ? this.parts.lossRng : [this.parts.lossRng];
