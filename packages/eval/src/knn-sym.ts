@@ -8,7 +8,7 @@
 import { SimdGemm } from '@hier-ts/engine/simd';
 import { SCAN_MAX_COLS, scanEntryCol, scanEntryMask, scanEntryRow, scanFunction, scanName } from './knn-scan.js';
 import { keysToScoresRows, type ScoreKind } from './knn-score.js';
-import { RowTopK, rankedFromNegated, selectSmallest, symKey, type TopKState } from './topk.js';
+import { RowTopK, rankedFromNegated, sampleBoundRank, selectSmallest, symKey, type TopKState } from './topk.js';
 
 export interface SymShared {
   x: Float32Array;
@@ -341,8 +341,7 @@ export class SymWorker {
     const ldc = this.ldc;
     const rank = this.guessRank(h);
     const m = Math.floor(h / GUESS_SAMPLE);
-    const expected = (rank * m) / h;
-    const sampleRank = Math.ceil(expected + 3 * Math.sqrt(expected) + 2);
+    const sampleRank = sampleBoundRank(rank, m, h);
     const sampled = m >= 64 && sampleRank < m;
     const cap = this.guessKeptCap;
     const { guessSample: sample, guessKept: kept, guessKeptCount: count, guessBound: bound, scratch } = this;

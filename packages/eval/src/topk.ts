@@ -300,8 +300,7 @@ export function rankedFromNegated(negated: Float64Array, count: number, rank: nu
   const m = Math.floor(count / stride);
   const buf = work ?? new Float64Array(count);
   if (m >= 64) {
-    const expected = (rank * m) / count;
-    const sampleRank = Math.min(m, Math.ceil(expected + 3 * Math.sqrt(expected) + 2));
+    const sampleRank = Math.min(m, sampleBoundRank(rank, m, count));
     if (sampleRank < m) {
       for (let i = 0; i < m; i++) buf[i] = negated[lo + i * stride]!;
       selectSmallest(buf, 0, m - 1, sampleRank - 1);
@@ -319,6 +318,15 @@ export function rankedFromNegated(negated: Float64Array, count: number, rank: nu
   }
   selectSmallest(negated, lo, lo + count - 1, lo + rank - 1);
   return -negated[lo + rank - 1]!;
+}
+
+/**
+ * The order statistic of an m-element sample of `count` values that bounds their rank-th smallest from above with
+ * high probability: the expected sample rank plus three standard deviations (and 2).
+ */
+export function sampleBoundRank(rank: number, m: number, count: number): number {
+  const expected = (rank * m) / count;
+  return Math.ceil(expected + 3 * Math.sqrt(expected) + 2);
 }
 
 /** Rearranges a[lo..hi] so that a[target] holds the value it would have if sorted and smaller ones precede it. */
