@@ -3,7 +3,7 @@
  * ViT-Tiny/8@64 with 1 and 2 replicas (worker threads, one wasm instance each), PA + 0.5·HIER (64 proxies),
  * synthetic class-structured images generated in the loop (the data cost is real work, not a cached tensor).
  * Both replica counts run the same global batch, the same data generation (in the main thread, before each step)
- * and the same step code, and their steps alternate (see runBenchmarks); only the number of replicas differs.
+ * and the same step code, in alternating blocks of steps (see runBenchmarks); only the number of replicas differs.
  * Each record also carries the fraction of the
  * timed steps' wall time in data, forward, losses, backward, all-reduce (all collectives, waits included) and the
  * optimiser (mean over replicas of each replica's own timers; `other` = the rest: messaging, batch slicing), and
@@ -83,9 +83,9 @@ function median(a: readonly number[]): number {
 }
 
 /**
- * Per model: the 1- and 2-replica drivers are alive together and their steps alternate (the order swapping every
- * step), both on the same sequence of global batches, generated in the loop. On a machine whose cores other work
- * may share, this exposes both to the same load; the figure is the median step (data included) of each.
+ * Per model: the 1- and 2-replica drivers are alive together and run in alternating blocks of steps (ABBA), both
+ * on the same sequence of global batches, generated in the loop. On a machine whose cores other work may share,
+ * this exposes both to the same load; the figure is the median timed step (data included) of each.
  */
 export async function runBenchmarks(options: { quick: boolean; log: (line: string) => void }): Promise<BenchRecord[]> {
   const { quick, log } = options;
@@ -96,7 +96,10 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
   for (const c of CASES) {
     const batch = quick ? c.quickBatch : c.batch;
     const numClasses = 50;
-    const data = createToyData({ numImages: batch * (steps + 3), numClasses, imageShape: [c.size, c.size, 3], globalBatch: batch, ipc: 2, seed: 0 });
+    // Per driver: blocks of steps, each block's first step untimed (see below).
+    const warmupSteps = quick ? 0 : 3;
+    const totalSteps = warmupSteps + (quick ? 2 : 3) * Math.ceil(steps / ((quick ? 2 : 3) - 1));
+    const data = createToyData({ numImages: batch * totalSteps, numClasses, imageShape: [c.size, c.size, 3], globalBatch: batch, ipc: 2, seed: 0 });
     const series: Series[] = [];
     try {
       for (const replicas of [1, 2]) {
@@ -104,17 +107,34 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
         series.push({ replicas, driver, wall: [], cpu: [], sums: { data: 0, forward: 0, losses: 0, backward: 0, allreduce: 0, optimizer: 0 } });
       }
       const loadBefore = os.loadavg()[0]!;
-      for (let s = 0; s <= steps; s++) {
-        for (const x of s % 2 ? [...series].reverse() : series) {
+      // Blocks of `blockSteps` steps per driver in ABBA order; the first step of each block is not timed. Strict
+      // step-by-step alternation made every step start with caches the other driver had just evicted, a cost no
+      // training run pays (it runs one driver) and one that weighs more on the shorter 2-replica step.
+      const blockSteps = quick ? 2 : 3;
+      const blocksPerDriver = Math.ceil(steps / (blockSteps - 1));
+      const next = series.map(() => 0);
+      // Warm-up first: wasm compilation, JIT tiers and the first growth of each replica's heap (fresh memory is
+      // slow to touch on this VM) kept ViT-Tiny's steps falling for ~6 steps.
+      for (let w = 0; w < warmupSteps; w++) {
+        for (const [which, x] of series.entries()) {
+          const s = next[which]!++;
+          await x.driver.step(data.batches(0, s, s + 1)[Symbol.iterator]().next().value!, { it: s, itersPerEpoch: totalSteps });
+        }
+      }
+      for (let block = 0; block < 2 * blocksPerDriver; block++) {
+        const which = [0, 1, 1, 0][block % 4]!;
+        const x = series[which]!;
+        for (let j = 0; j < blockSteps; j++) {
+          const s = next[which]!++;
           const c0 = process.cpuUsage();
           const t0 = performance.now();
           // Each driver generates its own copy of batch s: the data cost is paid in every timed step.
           const b = data.batches(0, s, s + 1)[Symbol.iterator]().next().value!;
           const dataSeconds = (performance.now() - t0) / 1000;
-          const report = await x.driver.step(b, { it: s, itersPerEpoch: steps + 3 });
+          const report = await x.driver.step(b, { it: s, itersPerEpoch: totalSteps });
           const wall = (performance.now() - t0) / 1000;
           const cu = process.cpuUsage(c0);
-          if (s === 0) continue; // warm-up (wasm compilation, first allocations)
+          if (j === 0) continue; // caches after the other driver ran
           x.wall.push(wall);
           x.cpu.push((cu.user + cu.system) / 1e6);
           x.sums.data += dataSeconds;
@@ -155,7 +175,7 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
             fractions,
             loadAverage1m: load,
             speedupVsOneReplica: speedup,
-            note: 'median step (data included) with r1 and r2 steps alternating; fractions of the timed steps\' wall time (mean over replicas of their own timers, other = messaging and slicing); 1-minute load average before and after',
+            note: 'median step (data included); after 3 warm-up steps each, r1 and r2 run in ABBA blocks of steps, the first step of each block untimed; fractions of the timed steps\' wall time (mean over replicas of their own timers, other = messaging and slicing); 1-minute load average before and after',
           },
           backend: 'wasm',
           machine,
