@@ -77,6 +77,39 @@ describe('SimdGemm', () => {
     });
   }
 
+  for (const opts of [{}, { fma: false }, { mr: 4, nrv: 2 }, { mr: 1, nrv: 3 }]) {
+    it(`gemmRows (A row-major, unpacked) equals the packed kernel bit for bit (${JSON.stringify(opts)})`, () => {
+      const g = SimdGemm.create(opts);
+      for (const [m, n, k] of [[1, 1, 1], [5, 9, 3], [17, 23, 31], [64, 40, 129], [34, 8, 514]] as const) {
+        const a = rand(m * k);
+        const b = rand(n * k);
+        const want = viaKernel(g, a, b, m, n, k, 1000);
+        const mark = g.mark();
+        const blocks = Math.ceil(m / g.mr);
+        // rows padded to whole blocks with zeros, lda > k to show the stride is honoured
+        const lda = k + 3;
+        const ap = g.alloc(blocks * g.mr * lda * 4);
+        const mem = g.f32;
+        mem.fill(0, ap >> 2, (ap >> 2) + blocks * g.mr * lda);
+        for (let i = 0; i < m; i++) mem.set(a.subarray(i * k, (i + 1) * k), (ap >> 2) + i * lda);
+        const bp = g.alloc(g.panelsBytes(n, k));
+        g.packPanels(b, 0, n, k, bp);
+        const ldc = Math.ceil(n / g.nr) * g.nr;
+        const cp = g.alloc(blocks * g.mr * ldc * 4);
+        for (let b0 = 0; b0 < blocks; b0 += 2) g.gemmRows(ap + b0 * g.mr * lda * 4, lda, Math.min(2, blocks - b0), bp, ldc / g.nr, k, cp + b0 * g.mr * ldc * 4, ldc);
+        const out = new Float32Array(m * n);
+        const f = g.f32;
+        for (let i = 0; i < m; i++) out.set(f.subarray((cp >> 2) + i * ldc, (cp >> 2) + i * ldc + n), i * n);
+        g.release(mark);
+        expect(Array.from(out), `${m}x${n}x${k}`).toEqual(Array.from(want));
+      }
+    });
+  }
+  it('gemmRows refuses a kernel built with k unrolling', () => {
+    const g = SimdGemm.create({ unroll: 2 });
+    expect(() => g.gemmRows(64, 4, 1, 64, 1, 4, 64, 12)).toThrow(/unroll 1/);
+  });
+
   it('grows its memory and keeps earlier regions', () => {
     const g = SimdGemm.create();
     const p = g.alloc(64);

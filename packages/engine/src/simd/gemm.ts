@@ -90,6 +90,69 @@ function gemmFunction(mr: number, nrv: number, fma: boolean, U: number): Functio
 }
 
 /**
+ * gemmRows(a, ldaBytes, blocks, b, panels, k, c, ldcBytes): the same register tile with A read in place, row-major
+ * (row i at a + i·lda, `blocks`·mr rows, k floats each), against packed B panels. The mr values of one k come from
+ * mr row pointers instead of one packed block, so A needs no packing (a strided scalar gather, ~10 % of a conv
+ * step's product time): for A that is already row-major, copying it into this memory is a plain memcpy.
+ */
+function gemmRowsFunction(mr: number, nrv: number, fma: boolean): FunctionDef {
+  const nr = 4 * nrv;
+  const [A, LDA, BLOCKS, B, PANELS, K, C, LDC] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const p = 8;
+  const blk = 9;
+  const bp = 10;
+  const kk = 11;
+  const cp = 12;
+  const bStride = 13;
+  const rowPtr = (r: number) => 14 + r;
+  const i32Locals = 6 + mr;
+  const v0 = 8 + i32Locals;
+  const acc = (r: number, h: number) => v0 + nrv * r + h;
+  const bv = (h: number) => v0 + nrv * mr + h;
+  const av = v0 + nrv * mr + nrv;
+  const c = new Code();
+  c.get(K).i32(nr * 4).mul().set(bStride);
+  c.i32(0).set(p);
+  c.block().loop(); // panels
+  c.get(p).get(PANELS).ltU().eqz().brIf(1);
+  c.i32(0).set(blk);
+  c.block().loop(); // row blocks
+  c.get(blk).get(BLOCKS).ltU().eqz().brIf(1);
+  c.get(A).get(blk).i32(mr).mul().get(LDA).mul().add().set(rowPtr(0));
+  for (let r = 1; r < mr; r++) c.get(rowPtr(r - 1)).get(LDA).add().set(rowPtr(r));
+  c.get(B).get(p).get(bStride).mul().add().set(bp);
+  for (let r = 0; r < mr; r++) for (let h = 0; h < nrv; h++) c.v128Zero().set(acc(r, h));
+  c.get(K).set(kk);
+  c.loop();
+  for (let h = 0; h < nrv; h++) c.get(bp).v128Load(4 * h * 4).set(bv(h));
+  for (let r = 0; r < mr; r++) {
+    c.get(rowPtr(r)).v128Load32Splat(0).set(av);
+    for (let h = 0; h < nrv; h++) {
+      if (fma) c.get(av).get(bv(h)).get(acc(r, h)).f32x4RelaxedMadd().set(acc(r, h));
+      else c.get(acc(r, h)).get(av).get(bv(h)).f32x4Mul().f32x4Add().set(acc(r, h));
+    }
+    c.inc(rowPtr(r), 4);
+  }
+  c.inc(bp, nr * 4);
+  c.get(kk).i32(1).sub().tee(kk).brIf(0);
+  c.end();
+  c.get(C).get(blk).i32(mr).mul().get(LDC).mul().add().get(p).i32(nr * 4).mul().add().set(cp);
+  for (let r = 0; r < mr; r++) {
+    for (let h = 0; h < nrv; h++) c.get(cp).get(acc(r, h)).v128Store(16 * h);
+    if (r < mr - 1) c.get(cp).get(LDC).add().set(cp);
+  }
+  c.inc(blk, 1).br(0).end().end();
+  c.inc(p, 1).br(0).end().end();
+  return {
+    name: 'gemmRows',
+    params: new Array<typeof I32>(8).fill(I32),
+    results: [],
+    locals: [...new Array<typeof I32>(i32Locals).fill(I32), ...new Array<typeof V128>(nrv * mr + nrv + 1).fill(V128)],
+    body: c,
+  };
+}
+
+/**
  * pack(src, items, k, itemStrideBytes, kStrideBytes, dst, group, kp): item i, element j at
  * src + i·itemStride + j·kStride → dst in groups of `group` items, each [kp][group], zeros where i ≥ items or j ≥ k.
  * Scalar loads, but in wasm and with sequential writes: ~5× faster than the same loop in JavaScript.
@@ -195,6 +258,7 @@ export class SimdGemm {
   readonly fma: boolean;
   readonly memory: WasmMemory;
   private readonly gemmFn: (a: number, blocks: number, b: number, panels: number, kp: number, c: number, ldcBytes: number) => void;
+  private readonly gemmRowsFn: (a: number, ldaBytes: number, blocks: number, b: number, panels: number, k: number, c: number, ldcBytes: number) => void;
   private readonly exports: Record<string, unknown>;
   private readonly packFn: (src: number, items: number, k: number, itemStride: number, kStride: number, dst: number, group: number, kp: number) => void;
   private top = 64;
@@ -207,6 +271,7 @@ export class SimdGemm {
     this.fma = fma;
     this.memory = memory;
     this.gemmFn = exports.gemm as SimdGemm['gemmFn'];
+    this.gemmRowsFn = exports.gemmRows as SimdGemm['gemmRowsFn'];
     this.packFn = exports.pack as SimdGemm['packFn'];
     this.exports = exports;
     this.view = new Float32Array(memory.buffer);
@@ -222,7 +287,7 @@ export class SimdGemm {
     if (!Number.isInteger(unroll) || unroll < 1 || unroll > 16) throw new RangeError(`SimdGemm: unroll must be in 1..16, got ${unroll}`);
     const fma = (options.fma ?? true) && relaxedSimdAvailable();
     const memory = new wasmApi.Memory({ initial: 16 });
-    const module = buildModule([gemmFunction(mr, nrv, fma, unroll), packFunction(), ...(options.extra ?? [])], 1);
+    const module = buildModule([gemmFunction(mr, nrv, fma, unroll), packFunction(), gemmRowsFunction(mr, nrv, fma), ...(options.extra ?? [])], 1);
     return new SimdGemm(mr, 4 * nrv, unroll, fma, instantiate(module, memory), memory);
   }
 
@@ -307,5 +372,16 @@ export class SimdGemm {
   gemm(a: number, blocks: number, b: number, panels: number, k: number, c: number, ldc: number): void {
     if (blocks <= 0 || panels <= 0) return;
     this.gemmFn(a, blocks, b, panels, this.paddedK(k), c, ldc * 4);
+  }
+
+  /**
+   * C[blocks·mr, panels·nr] = A·B with A row-major in this memory (row i at byte `a` + i·lda·4, k floats; rows up to
+   * blocks·mr must be readable, so pad a tail block with zero rows) and B packed as panels with kp = k (requires
+   * unroll 1). No packing of A.
+   */
+  gemmRows(a: number, lda: number, blocks: number, b: number, panels: number, k: number, c: number, ldc: number): void {
+    if (blocks <= 0 || panels <= 0 || k <= 0) return;
+    if (this.unroll !== 1) throw new RangeError('SimdGemm.gemmRows needs unroll 1 (B panels packed with kp = k)');
+    this.gemmRowsFn(a, lda * 4, blocks, b, panels, k, c, ldc * 4);
   }
 }

@@ -111,19 +111,30 @@ function simdProduct(aInfo: tf.TensorInfo, bInfo: tf.TensorInfo, tA: boolean, tB
   const products = fold ? 1 : batch;
   const mark = g.mark();
   try {
-    const aPtr = g.alloc(g.rowBlocksBytes(rows, k));
-    const bPtr = g.alloc(g.panelsBytes(n, k));
     const blocks = Math.ceil(rows / g.mr);
+    // Row-major A is multiplied in place (`gemmRows`: a memcpy into the kernel's memory instead of packing);
+    // a transposed A is packed into row blocks.
+    const inPlace = !tA && g.unroll === 1;
+    const aPtr = g.alloc(inPlace ? blocks * g.mr * k * 4 : g.rowBlocksBytes(rows, k));
+    const bPtr = g.alloc(g.panelsBytes(n, k));
     const ldc = Math.ceil(n / g.nr) * g.nr;
     const cPtr = g.alloc(blocks * g.mr * ldc * 4);
-    const aBlockBytes = g.mr * g.paddedK(k) * 4;
+    const aBlockBytes = inPlace ? g.mr * k * 4 : g.mr * g.paddedK(k) * 4;
     const chunk = Math.ceil(SIMD_CHUNK_ROWS / g.mr);
+    if (inPlace) g.f32.fill(0, (aPtr >> 2) + rows * k, (aPtr >> 2) + blocks * g.mr * k); // the tail block's padding rows
     for (let p = 0; p < products; p++) {
       // A item = a row of op(A), B item = a column of op(B); both run along k.
-      if (p === 0 || batchA > 1) g.packStrided(av, (batchA > 1 ? p : 0) * m * k, rows, k, tA ? 1 : k, tA ? m : 1, aPtr, g.mr);
+      const aOffset = (batchA > 1 ? p : 0) * m * k;
+      if (p === 0 || batchA > 1) {
+        if (inPlace) g.f32.set(av.subarray(aOffset, aOffset + rows * k), aPtr >> 2);
+        else g.packStrided(av, aOffset, rows, k, tA ? 1 : k, tA ? m : 1, aPtr, g.mr);
+      }
       if (p === 0 || batchB > 1) g.packStrided(bv, (batchB > 1 ? p : 0) * k * n, n, k, tB ? k : 1, tB ? 1 : n, bPtr, g.nr);
       for (let b0 = 0; b0 < blocks; b0 += chunk) {
-        g.gemm(aPtr + b0 * aBlockBytes, Math.min(chunk, blocks - b0), bPtr, ldc / g.nr, k, cPtr + b0 * g.mr * ldc * 4, ldc);
+        const nb = Math.min(chunk, blocks - b0);
+        const c = cPtr + b0 * g.mr * ldc * 4;
+        if (inPlace) g.gemmRows(aPtr + b0 * aBlockBytes, k, nb, bPtr, ldc / g.nr, k, c, ldc);
+        else g.gemm(aPtr + b0 * aBlockBytes, nb, bPtr, ldc / g.nr, k, c, ldc);
       }
       const mem = g.f32;
       const c0 = cPtr >> 2;
