@@ -176,8 +176,8 @@ export class SymWorker {
 
   /**
    * Scans C (`h` rows at `cPtr`, row stride ldc, `w` columns = gallery columns c0 ..) and offers what passed to the
-   * top-k with exact keys: row `rowBase + r` (or `rowList[r]`) against each flagged column and, for flagged column-side lanes, that
-   * column against the row. `exclude`: 'self' never takes the column equal to the row (full diagonal tiles,
+   * top-k with exact keys: row `rowBase + r` (or `rowList[r]`) against each flagged column and, for flagged
+   * column-side lanes, that column against the row. `exclude`: 'self' never takes the column equal to the row (full diagonal tiles,
    * re-search); 'upper' takes only columns after the row (a diagonal tile's upper part, both sides).
    */
   private scanAndOffer(
