@@ -25,7 +25,7 @@ const ANCHOR_SOURCE = 'shared/anchors/pytorch-cpu.md';
 const CASES: Case[] = [
   { id: 'train-step.resnet18.64.b64', model: 'resnet18', options: {}, imageSize: 64, batch: 64, quickBatch: 16, microBatch: 64, anchor: { value: 274, note: 'ResNet-18@64 b64, threads=2, OPENBLAS_NUM_THREADS=1' } },
   { id: 'train-step.vit_tiny.64.b64', model: 'vit_tiny', options: { patchSize: 8 }, imageSize: 64, batch: 64, quickBatch: 16, microBatch: 32, anchor: { value: 65, note: 'ViT-Ti/8@64 b64, threads=1' } },
-  { id: 'train-step.resnet50.224.b16', model: 'resnet50', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 2, anchor: { value: 8.3, note: 'ResNet-50@224 b16, threads=2' } },
+  { id: 'train-step.resnet50.224.b16', model: 'resnet50', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 8, anchor: { value: 8.3, note: 'ResNet-50@224 b16, threads=2' } },
   // The Fashion-MNIST demo's backbone (28×28×1): what the CLI trains for ~700–2000 steps on 2 worker threads.
   { id: 'train-step.cnn4.28.b90', model: 'cnn4', options: {}, imageSize: 28, channels: 1, batch: 90, quickBatch: 45, microBatch: 90 },
   { id: 'train-step.vit_small.224.b16', model: 'vit_small_patch16_224', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 4, anchor: { value: 6.8, note: 'ViT-S/16@224 b16, threads=1' } },

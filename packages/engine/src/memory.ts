@@ -45,8 +45,8 @@ export function explainWasmFailure(err: unknown, what: string): unknown {
     'E_WASM_HEAP',
     `${what} ran out of wasm memory: the heap is at ${gib} GiB of its 4 GiB cap (wasm error: ${message}). ` +
       'Lower the images per forward pass: the trainer\'s --micro_batch (gradient caching keeps the HIER/PA losses exact) ' +
-      'or the batch size. Measured training peaks: ResNet-50@224 ≈ 1 GB and ViT-S/16@224 ≈ 0.85 GB per image, ' +
-      'ViT-Tiny/8@64 ≈ 0.1 GB, ResNet-18@64 ≈ 8 MB. This process\'s wasm heap is now unusable; restart it.',
+      'or the batch size. Heap per image of one training pass, measured: ResNet-50@224 ≈ 0.4 GB, ViT-S/16@224 ≈ 0.65 GB, ' +
+      'ViT-Tiny/8@64 ≈ 0.09 GB, ResNet-18@64 ≈ 8 MB. This process\'s wasm heap is now unusable; restart it.',
     { cause: err },
   );
 }
