@@ -125,6 +125,17 @@ describe('hier end to end (tiny Fashion-MNIST)', () => {
     expect(tree.nodes.length).toBe(17);
     expect(tree.samples.length).toBe(300);
     expect(fs.existsSync(path.join(picDir, 'hierarchy.png'))).toBe(true);
+
+    // the images themselves on a UMAP-laid disk
+    const thumbDir = path.join(tmp, 'thumbs');
+    const t2 = ok(await runCli(['visualize', '--checkpoint', run, '--out', thumbDir, '--format', 'svg', '--projection', 'umap', '--thumbnails', '6', '--thumbnail_size', '20']));
+    expect(lastJsonLine(t2.stdout)).toMatchObject({ split: 'unseen', samples: 300, thumbnails: 6 });
+    const thumbSvg = fs.readFileSync(path.join(thumbDir, 'poincare-disk.svg'), 'utf8');
+    expect(thumbSvg).toMatch(/<image href="data:image\/png;base64,[A-Za-z0-9+/=]+" [^>]*width="20" height="20"/);
+    expect(thumbSvg).toContain(', umap');
+    const bad = await runCli(['visualize', '--embeddings', path.join(picDir, 'poincare-disk.png'), '--thumbnails', '3']);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/--thumbnails needs the images/);
   }, 420_000);
 
   it('kill -9 during train, then --resume: the run finishes and its log is continuous', async () => {

@@ -42,3 +42,12 @@ export async function augmentInto(img: StoredImage, spec: AugmentSpec, rng: Rng,
   }
   normalizeInto(px, 3, spec.norm, out, offset);
 }
+
+/**
+ * A small PNG of a stored image, cover-cropped to `size` × `size` (thumbnails on the Poincaré-disk picture).
+ */
+export async function thumbnailPng(img: StoredImage, size: number): Promise<Uint8Array> {
+  if (!Number.isInteger(size) || size < 1 || size > 1024) throw new RangeError(`thumbnail size must be an integer in 1..1024, got ${size}`);
+  const buf = await input(img).resize(size, size, { fit: 'cover', kernel: 'cubic' }).png().toBuffer();
+  return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
+}

@@ -60,6 +60,6 @@ export {
   normalizeInto,
   outputShape,
 } from './augment.js';
-export { augmentInto, type StoredImage } from './image-ops.js';
+export { augmentInto, thumbnailPng, type StoredImage } from './image-ops.js';
 export { type Batch, buildImages } from './loader-core.js';
 export { DataLoader, createLoader, type LoaderOptions } from './loader.js';

@@ -7,7 +7,7 @@ import { initBackend } from '@hier-ts/engine';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildHierarchy, dendrogramPurity, hierarchyToJson } from './hierarchy.js';
 import { matrix } from './matrix.js';
-import { hierarchySvg, poincareDiskSvg, umapScatterSvg } from './pictures.js';
+import { hierarchySvg, poincareDiskSvg, spreadOut, umapScatterSvg } from './pictures.js';
 import { layout2d } from './project2d.js';
 import { writePicture } from './svg.js';
 import { randomBallPoints } from './testing.js';
@@ -131,6 +131,35 @@ describe('pictures', () => {
     const u2 = umapScatterSvg({ samples: pts, labels: Int32Array.from({ length: 60 }, (_, i) => i % 3), seed: 1 });
     expect(u1.svg).toBe(u2.svg);
     expect(u1.svg.match(/<circle /g)!.length).toBe(60 + 3); // 60 samples + 3 legend swatches
+  });
+});
+
+describe('thumbnails on the disk', () => {
+  it('spreadOut starts farthest from the centre and keeps picks apart', () => {
+    const xs = [0, 0.1, 0.2, 0.9, -0.5];
+    expect(spreadOut([0, 1, 2, 3, 4], (i) => xs[i]!, () => 0, 3)).toEqual([3, 4, 2]);
+    expect(spreadOut([1, 2], (i) => xs[i]!, () => 0, 5)).toEqual([2, 1]);
+    expect(spreadOut([], () => 0, () => 0, 3)).toEqual([]);
+    // minDistance: 0.1 and 0.2 are too close to 0 and to each other once 0.9, −0.5 and 0 are taken
+    expect(spreadOut([0, 1, 2, 3, 4], (i) => xs[i]!, () => 0, 5, 0.25)).toEqual([3, 4, 2]);
+  });
+
+  it('draws images centred on their samples, framed, and renders them into the PNG', async () => {
+    const green = await sharp({ create: { width: 8, height: 8, channels: 3, background: { r: 0, g: 255, b: 0 } } }).png().toBuffer();
+    const href = `data:image/png;base64,${green.toString('base64')}`;
+    const images = new Map([0, 2, 4, 5].map((r) => [r, href] as const));
+    // maxSamples 4: exactly the 4 thumbnail candidates are drawn
+    const { svg } = poincareDiskSvg({ samples, labels: fine, proxies, c: 0.1, legend: false, maxSamples: 4, thumbnails: { images, count: 2, size: 30 } });
+    expect(svg.match(/<image /g)!.length).toBe(2);
+    expect(svg).toContain('6 samples (4 drawn), 5 proxies, 2 images');
+    expect(svg.match(/<rect x=/g)!.length).toBe(2);
+    expect(svg).toContain('width="30" height="30"');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hier-thumb-'));
+    await writePicture(path.join(dir, 'disk.png'), svg);
+    const { data, info } = await sharp(path.join(dir, 'disk.png')).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+    let greenPixels = 0;
+    for (let i = 0; i < data.length; i += info.channels) if (data[i]! < 30 && data[i + 1]! > 220 && data[i + 2]! < 30) greenPixels++;
+    expect(greenPixels).toBeGreaterThan(2 * 20 * 20);
   });
 });
 

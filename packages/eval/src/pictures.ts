@@ -25,6 +25,14 @@ export interface DiskPictureInput {
   labelNames?: readonly string[] | ((label: number) => string);
   /** Colour legend of the drawn labels (default: when labels are given); at most `LEGEND_MAX` rows are listed. */
   legend?: boolean;
+  /**
+   * Images on the disk (what users of hyperbolic embeddings ask for: which pictures sit where). `images` maps a
+   * sample row to an image href (e.g. a `data:image/png;base64,…` URI); up to `count` of them, spread out by
+   * farthest-point sampling in the drawn layout (fewer where they would overlap by more than a quarter), are placed
+   * centred on their samples, `size` px wide (default 28), framed in the sample's colour. Those samples are always
+   * drawn.
+   */
+  thumbnails?: { images: ReadonlyMap<number, string>; count: number; size?: number };
 }
 
 /** Legend rows listed before "… n more". */
@@ -63,6 +71,41 @@ function subsample(n: number, max: number, seed: number): number[] {
 }
 
 /**
+ * Up to `count` of `candidates` chosen greedily far apart (farthest-point sampling in 2-D, starting from the one
+ * farthest from the centre), so thumbnails overlap as little as the layout allows; picking stops once the next one
+ * would be closer than `minDistance` to a chosen one. Deterministic.
+ */
+export function spreadOut(candidates: readonly number[], x: (i: number) => number, y: (i: number) => number, count: number, minDistance = 0): number[] {
+  const n = candidates.length;
+  const k = Math.max(0, Math.min(count, n));
+  if (k === 0) return [];
+  const best = new Float64Array(n).fill(Number.POSITIVE_INFINITY);
+  const taken = new Uint8Array(n);
+  let next = 0;
+  for (let j = 1; j < n; j++) {
+    const a = candidates[j]!;
+    const b = candidates[next]!;
+    if (x(a) ** 2 + y(a) ** 2 > x(b) ** 2 + y(b) ** 2) next = j;
+  }
+  const out: number[] = [];
+  for (let t = 0; t < k; t++) {
+    out.push(candidates[next]!);
+    taken[next] = 1;
+    const c = candidates[next]!;
+    let far = -1;
+    for (let j = 0; j < n; j++) {
+      if (taken[j]) continue;
+      const a = candidates[j]!;
+      best[j] = Math.min(best[j]!, (x(a) - x(c)) ** 2 + (y(a) - y(c)) ** 2);
+      if (far < 0 || best[j]! > best[far]!) far = j;
+    }
+    if (far < 0 || best[far]! < minDistance * minDistance) break;
+    next = far;
+  }
+  return out;
+}
+
+/**
  * The paper-style picture: samples coloured by class in the unit (Poincaré) disk, hierarchical proxies in black,
  * the boundary circle, optionally the learned tree. Layout: see `layout2d` (default: tangent PCA directions with
  * true ball radii). For c = 0 it is a plain 2-D scatter (use projection 'umap' for the usual UMAP picture).
@@ -78,7 +121,11 @@ export function poincareDiskSvg(input: DiskPictureInput): { svg: string; explain
   }
   const size = input.size ?? 800;
   const seed = input.seed ?? 0;
-  const pick = subsample(input.samples.rows, input.maxSamples ?? 4000, seed);
+  const maxSamples = input.maxSamples ?? 4000;
+  // Thumbnail candidates are always drawn; the seeded subsample fills the rest of maxSamples.
+  const thumbRows = [...new Set(input.thumbnails?.images.keys() ?? [])].filter((r) => Number.isInteger(r) && r >= 0 && r < input.samples.rows).slice(0, maxSamples);
+  const drawn = subsample(input.samples.rows, maxSamples - thumbRows.length, seed);
+  const pick = thumbRows.length ? [...new Set([...drawn, ...thumbRows])].sort((a, b) => a - b) : drawn;
   const d = input.samples.dim;
   const P = input.proxies?.rows ?? 0;
   const all = new Float32Array((pick.length + P) * d);
@@ -102,6 +149,30 @@ export function poincareDiskSvg(input: DiskPictureInput): { svg: string; explain
     out.push(`<circle cx="${px(i)}" cy="${py(i)}" r="${pr.toFixed(2)}" fill="${col}"/>`);
   });
   out.push('</g>');
+  let thumbCount = 0;
+  if (input.thumbnails && thumbRows.length && input.thumbnails.count > 0) {
+    const at = new Map(pick.map((r, i) => [r, i]));
+    const ts = input.thumbnails.size ?? 28;
+    // Thumbnails may overlap by a quarter of their edge, no more (layout units: the disk radius is R pixels).
+    const chosen = spreadOut(
+      thumbRows.map((r) => at.get(r)!),
+      (i) => lay.xy[2 * i]!,
+      (i) => lay.xy[2 * i + 1]!,
+      input.thumbnails.count,
+      (0.75 * ts) / R,
+    );
+    thumbCount = chosen.length;
+    out.push('<g>');
+    for (const i of chosen) {
+      const r = pick[i]!;
+      const x = (Number(px(i)) - ts / 2).toFixed(2);
+      const y = (Number(py(i)) - ts / 2).toFixed(2);
+      const col = input.labels ? colorFor(input.labels[r]!) : '#1f77b4';
+      out.push(`<image href="${escapeXml(input.thumbnails.images.get(r)!)}" x="${x}" y="${y}" width="${ts}" height="${ts}" preserveAspectRatio="xMidYMid slice"/>`);
+      out.push(`<rect x="${x}" y="${y}" width="${ts}" height="${ts}" fill="none" stroke="${col}" stroke-width="1.5"/>`);
+    }
+    out.push('</g>');
+  }
   if (input.hierarchy && input.proxies) {
     out.push('<g stroke="#555" stroke-width="0.6" stroke-opacity="0.7">');
     for (const n of input.hierarchy.nodes) {
@@ -121,7 +192,7 @@ export function poincareDiskSvg(input: DiskPictureInput): { svg: string; explain
     out.push('</g>');
   }
   if (input.labels && input.legend !== false) out.push(legendSvg(pick.map((r) => input.labels![r]!), input.labelNames, P > 0, size));
-  const caption = `${input.title ?? ''}${input.title ? ' — ' : ''}${input.samples.rows} samples${pick.length < input.samples.rows ? ` (${pick.length} drawn)` : ''}${P ? `, ${P} proxies` : ''}, ${lay.projection}${lay.explained !== undefined ? ` (${(100 * lay.explained).toFixed(1)}% var)` : ''}`;
+  const caption = `${input.title ?? ''}${input.title ? ' — ' : ''}${input.samples.rows} samples${pick.length < input.samples.rows ? ` (${pick.length} drawn)` : ''}${P ? `, ${P} proxies` : ''}${thumbCount ? `, ${thumbCount} images` : ''}, ${lay.projection}${lay.explained !== undefined ? ` (${(100 * lay.explained).toFixed(1)}% var)` : ''}`;
   out.push(`<text x="10" y="20" font-family="sans-serif" font-size="14" fill="#222">${escapeXml(caption)}</text>`);
   out.push('</svg>');
   return { svg: out.join('\n'), ...(lay.explained !== undefined ? { explained: lay.explained } : {}) };

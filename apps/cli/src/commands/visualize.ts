@@ -14,20 +14,30 @@ const table = new FlagTable([
   { name: 'format', type: 'list', default: ['svg', 'png'], help: 'picture formats: svg, png or both' },
   { name: 'max_samples', type: 'int', default: 3000, help: 'samples drawn at most (seeded subsample; proxies are always drawn)' },
   { name: 'c', type: 'number', help: "curvature for --embeddings without --checkpoint (default: the file's hyp_c metadata, else 0.1)" },
+  { name: 'projection', type: 'string', default: 'pca', help: 'disk layout: pca (tangent PCA directions, true radii), pca-linear, or umap (spreads clusters apart)' },
+  { name: 'thumbnails', type: 'int', default: 0, help: 'place up to N of the images themselves on the disk, spread apart (needs the dataset: not with --embeddings)' },
+  { name: 'thumbnail_size', type: 'int', default: 28, help: 'thumbnail edge in pixels of the 800-px picture' },
   BACKEND_FLAG,
 ]);
 
 export const visualizeCommand: Command = {
   name: 'visualize',
   summary: 'visualize',
-  examples: ['examples:', '  hier visualize --checkpoint runs/fmnist                         # unseen split, disk + hierarchy', '  hier visualize --embeddings fmnist-emb.arrow --checkpoint runs/fmnist --split seen --format svg'],
+  examples: ['examples:', '  hier visualize --checkpoint runs/fmnist                         # unseen split, disk + hierarchy', '  hier visualize --embeddings fmnist-emb.arrow --checkpoint runs/fmnist --split seen --format svg',
+    '  hier visualize --checkpoint runs/fmnist --thumbnails 60                     # the images themselves on the disk'],
   async flags() {
     return table;
   },
   async run(args, io) {
-    const v = args.values as { checkpoint?: string; embeddings?: string; data_path?: string; split?: string; limit?: number; out?: string; format: string[]; max_samples: number; c?: number; backend: string };
+    const v = args.values as { checkpoint?: string; embeddings?: string; data_path?: string; split?: string; limit?: number; out?: string; format: string[]; max_samples: number; c?: number; projection: string; thumbnails: number; thumbnail_size: number; backend: string };
     if (!v.checkpoint && !v.embeddings) throw new HierError('E_FLAG_MISSING', "'hier visualize' needs --checkpoint or --embeddings");
     if (v.embeddings) requireExisting('embeddings', v.embeddings, 'file');
+    if (!['pca', 'pca-linear', 'umap'].includes(v.projection)) throw new HierError('E_FLAG_VALUE', `--projection must be pca, pca-linear or umap, got '${v.projection}'`);
+    if (v.thumbnails < 0) throw new HierError('E_FLAG_VALUE', `--thumbnails must be ≥ 0, got ${v.thumbnails}`);
+    if (v.thumbnail_size < 4 || v.thumbnail_size > 256) throw new HierError('E_FLAG_VALUE', `--thumbnail_size must be in 4..256 pixels, got ${v.thumbnail_size}`);
+    if (v.thumbnails > 0 && v.embeddings) {
+      throw new HierError('E_FLAG_VALUE', '--thumbnails needs the images: draw from --checkpoint (which embeds its dataset) instead of --embeddings');
+    }
     const formats = v.format.map((f) => f.toLowerCase());
     for (const f of formats) if (f !== 'svg' && f !== 'png') throw new HierError('E_FLAG_VALUE', `--format must list svg and/or png, got '${f}'`);
     const log = (line: string) => io.stderr.write(`${line}\n`);
@@ -41,6 +51,7 @@ export const visualizeCommand: Command = {
     let split: string;
     let c: number;
     let labelNames: readonly string[] | undefined;
+    let thumbnails: Map<number, string> | undefined;
     if (v.embeddings) {
       if (v.checkpoint) restored = await (await import('../wiring/restore.js')).restoreRun(v.checkpoint);
       const file = await eval_.readEmbeddingsArrow(v.embeddings);
@@ -67,6 +78,10 @@ export const visualizeCommand: Command = {
         const src = await evalSource(run.dataset, split, restored.config, plan.coarseColumn, v.limit);
         embedded = await eval_.embedSource(restored.model, src, `split '${split}'`);
         labelNames = run.dataset.info.classNames;
+        if (v.thumbnails > 0) {
+          const { loadThumbnails } = await import('../wiring/thumbnails.js');
+          thumbnails = await loadThumbnails(run.dataset, embedded.indices, v.thumbnails, v.thumbnail_size);
+        }
       } finally {
         await run.dataset.close();
       }
@@ -78,9 +93,17 @@ export const visualizeCommand: Command = {
       outDir,
       { split, embedded },
       restored?.proxies ?? null,
-      { c, title, formats: formats as ('svg' | 'png')[], maxSamples: v.max_samples, ...(labelNames ? { labelNames } : {}) },
+      {
+        c,
+        title,
+        formats: formats as ('svg' | 'png')[],
+        maxSamples: v.max_samples,
+        projection: v.projection as 'pca' | 'pca-linear' | 'umap',
+        ...(labelNames ? { labelNames } : {}),
+        ...(thumbnails ? { thumbnails: { images: thumbnails, count: v.thumbnails, size: v.thumbnail_size } } : {}),
+      },
     );
-    io.stdout.write(`${JSON.stringify({ split, samples: embedded.embeddings.rows, ...pics })}\n`);
+    io.stdout.write(`${JSON.stringify({ split, samples: embedded.embeddings.rows, ...(thumbnails ? { thumbnails: Math.min(v.thumbnails, thumbnails.size) } : {}), ...pics })}\n`);
     return 0;
   },
 };

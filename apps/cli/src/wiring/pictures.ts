@@ -33,7 +33,17 @@ export async function drawRun(
   outDir: string,
   evaluation: Pick<SplitEvaluation, 'split' | 'embedded'>,
   proxies: Matrix | null,
-  opts: { c: number; title: string; formats?: ('svg' | 'png')[]; maxSamples?: number; labelNames?: readonly string[] },
+  opts: {
+    c: number;
+    title: string;
+    formats?: ('svg' | 'png')[];
+    maxSamples?: number;
+    /** Disk layout (default 'pca'; Euclidean runs always use UMAP). */
+    projection?: 'pca' | 'pca-linear' | 'umap';
+    labelNames?: readonly string[];
+    /** Images placed on the disk (see @hier-ts/eval `DiskPictureInput.thumbnails`). */
+    thumbnails?: { images: ReadonlyMap<number, string>; count: number; size?: number };
+  },
 ): Promise<PictureFiles> {
   const ev = await import('@hier-ts/eval');
   const formats = opts.formats ?? ['svg', 'png'];
@@ -51,9 +61,18 @@ export async function drawRun(
           c: opts.c,
           title: opts.title,
           maxSamples: opts.maxSamples ?? 3000,
+          ...(opts.projection ? { projection: opts.projection } : {}),
           ...(opts.labelNames ? { labelNames: opts.labelNames } : {}),
+          ...(opts.thumbnails ? { thumbnails: opts.thumbnails } : {}),
         })
-      : ev.umapScatterSvg({ samples, labels, title: opts.title, maxSamples: opts.maxSamples ?? 3000, ...(opts.labelNames ? { labelNames: opts.labelNames } : {}) });
+      : ev.umapScatterSvg({
+          samples,
+          labels,
+          title: opts.title,
+          maxSamples: opts.maxSamples ?? 3000,
+          ...(opts.labelNames ? { labelNames: opts.labelNames } : {}),
+          ...(opts.thumbnails ? { thumbnails: opts.thumbnails } : {}),
+        });
   const files: PictureFiles = { disk: [], hierarchy: [], hierarchyJson: null, purity: null };
   const base = opts.c > 0 ? 'poincare-disk' : 'umap';
   for (const f of formats) files.disk.push((await ev.writePicture(path.join(outDir, `${base}.${f}`), svg)).path);
