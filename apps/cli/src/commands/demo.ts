@@ -169,11 +169,10 @@ async function runDemo(args: { values: Record<string, unknown> }, io: CliIo): Pr
     const proxies = await loadProxies(session.result.checkpointDir, cfg);
     const { drawRun } = await import('../wiring/pictures.js');
     const labelNames = session.dataset.info.classNames;
-    const pics = await drawRun(outDir, evals[0]!, proxies, {
-      c: cfg.hyp_c,
-      title: `Fashion-MNIST ${evals[0]!.split} classes (cnn4, PA + ${cfg.lambda2}·HIER)`,
-      ...(labelNames ? { labelNames } : {}),
-    });
+    const title = `Fashion-MNIST ${evals[0]!.split} classes (cnn4, PA + ${cfg.lambda2}·HIER)`;
+    const pics = await drawRun(outDir, evals[0]!, proxies, { c: cfg.hyp_c, title, ...(labelNames ? { labelNames } : {}) });
+    // The same disk laid out by UMAP with the images themselves on it (which pictures sit where).
+    if (cfg.hyp_c > 0) pics.disk.push(...(await drawImagesDisk(outDir, session.dataset, evals[0]!.split, evals[0]!.embedded, proxies, cfg.hyp_c, title, labelNames)));
     const seconds = (performance.now() - t0) / 1000;
     const report = {
       source,
@@ -191,6 +190,38 @@ async function runDemo(args: { values: Record<string, unknown> }, io: CliIo): Pr
     await session.dataset.close();
   }
   return 0;
+}
+
+/** Images placed on the demo's disk, and candidates sampled for them (see `hier visualize --thumbnails`). */
+const DEMO_THUMBNAILS = 60;
+
+async function drawImagesDisk(
+  outDir: string,
+  dataset: import('@hier-ts/data').ArrowDataset,
+  split: string,
+  embedded: import('@hier-ts/eval').EmbeddedSplit,
+  proxies: import('@hier-ts/eval').Matrix | null,
+  c: number,
+  title: string,
+  labelNames: readonly string[] | undefined,
+): Promise<string[]> {
+  const ev = await import('@hier-ts/eval');
+  const { loadThumbnails } = await import('../wiring/thumbnails.js');
+  const images = await loadThumbnails(dataset, split, embedded.indices, DEMO_THUMBNAILS, 24);
+  const { svg } = ev.poincareDiskSvg({
+    samples: embedded.embeddings,
+    labels: embedded.labels,
+    ...(proxies ? { proxies } : {}),
+    c,
+    projection: 'umap',
+    maxSamples: 3000,
+    title,
+    ...(labelNames ? { labelNames } : {}),
+    thumbnails: { images, count: DEMO_THUMBNAILS, size: 24 },
+  });
+  const files: string[] = [];
+  for (const f of ['svg', 'png']) files.push((await ev.writePicture(path.join(outDir, `poincare-disk-images.${f}`), svg)).path);
+  return files;
 }
 
 async function loadProxies(checkpointDir: string, cfg: TrainConfig) {

@@ -80,7 +80,7 @@ export const visualizeCommand: Command = {
         labelNames = run.dataset.info.classNames;
         if (v.thumbnails > 0) {
           const { loadThumbnails } = await import('../wiring/thumbnails.js');
-          thumbnails = await loadThumbnails(run.dataset, embedded.indices, v.thumbnails, v.thumbnail_size);
+          thumbnails = await loadThumbnails(run.dataset, split, embedded.indices, v.thumbnails, v.thumbnail_size);
         }
       } finally {
         await run.dataset.close();
