@@ -193,7 +193,9 @@ export function poincareDiskSvg(input: DiskPictureInput): { svg: string; explain
   }
   if (input.labels && input.legend !== false) out.push(legendSvg(pick.map((r) => input.labels![r]!), input.labelNames, P > 0, size));
   const caption = `${input.title ?? ''}${input.title ? ' — ' : ''}${input.samples.rows} samples${pick.length < input.samples.rows ? ` (${pick.length} drawn)` : ''}${P ? `, ${P} proxies` : ''}${thumbCount ? `, ${thumbCount} images` : ''}, ${lay.projection}${lay.explained !== undefined ? ` (${(100 * lay.explained).toFixed(1)}% var)` : ''}`;
-  out.push(`<text x="10" y="20" font-family="sans-serif" font-size="14" fill="#222">${escapeXml(caption)}</text>`);
+  // ~0.55 em per character in sans-serif: shrink a long caption so it fits the picture's width.
+  const captionSize = Math.max(8, Math.min(14, Math.floor((size - 20) / (0.55 * caption.length))));
+  out.push(`<text x="10" y="20" font-family="sans-serif" font-size="${captionSize}" fill="#222">${escapeXml(caption)}</text>`);
   out.push('</svg>');
   return { svg: out.join('\n'), ...(lay.explained !== undefined ? { explained: lay.explained } : {}) };
 }
