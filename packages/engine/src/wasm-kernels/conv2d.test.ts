@@ -4,7 +4,7 @@ import { compareBackends, randomArray, wasmFootprint } from '../__fixtures__/com
 import { initBackend } from '../backend.js';
 import { tf } from '../tf.js';
 import { setConvGemmMaxMap } from './conv-gemm.js';
-import { conv2dKernel } from './conv2d.js';
+import { conv2dKernel, setPointwiseConvGemm } from './conv2d.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -26,6 +26,8 @@ const CASES: Case[] = [
   { name: '2x3 kernel s[2,1] same', x: [2, 6, 5, 5], k: [2, 3], co: 3, stride: [2, 1], pad: 'same' },
   { name: '7x7 s2 pad 3 (stem)', x: [2, 12, 12, 3], k: [7, 7], co: 8, stride: 2, pad: 3 },
   { name: '1x1 s2 @4x4 (downsample)', x: [2, 4, 4, 16], k: [1, 1], co: 24, stride: 2, pad: 0 },
+  { name: '1x1 s1 @9x10 (bottleneck, one product)', x: [3, 9, 10, 40], k: [1, 1], co: 52, stride: 1, pad: 0 },
+  { name: '1x1 s1 same', x: [2, 5, 5, 8], k: [1, 1], co: 13, stride: 1, pad: 'same' },
   { name: '3x3 explicit asymmetric pad', x: [2, 5, 6, 3], k: [3, 3], co: 2, stride: 2, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
   { name: '3x3 pad 3 > kernel', x: [2, 3, 3, 4], k: [3, 3], co: 3, stride: 1, pad: 3 },
   { name: '3x3 dilation 2 (stock path)', x: [2, 7, 7, 3], k: [3, 3], co: 4, stride: 1, pad: 'same', dilation: 2 },
@@ -40,9 +42,9 @@ describe('Conv2D on wasm matches the cpu backend', () => {
     expect(tf.getKernel('Conv2D', 'wasm')?.kernelFunc).toBe(conv2dKernel.kernelFunc);
   });
 
-  for (const [mode, maxMap] of [
-    ['stock xnnpack', 0],
-    ['patch gemm', Number.POSITIVE_INFINITY],
+  for (const [mode, maxMap, pointwise] of [
+    ['stock xnnpack', 0, false],
+    ['patch gemm', Number.POSITIVE_INFINITY, true],
   ] as const) {
     for (const c of CASES) {
       it(`${c.name} (${mode})`, async () => {
@@ -51,11 +53,13 @@ describe('Conv2D on wasm matches the cpu backend', () => {
         const xv = randomArray(rng, c.x.reduce((a, b) => a * b));
         const fv = randomArray(rng, fShape.reduce((a, b) => a * b));
         const prev = setConvGemmMaxMap(maxMap);
+        const prevPointwise = setPointwiseConvGemm(pointwise);
         let result: { err: number; shapesMatch: boolean };
         try {
           result = await compareBackends(() => tf.conv2d(tf.tensor4d(xv, c.x), tf.tensor4d(fv, fShape), c.stride, c.pad, 'NHWC', c.dilation ?? 1));
         } finally {
           setConvGemmMaxMap(prev);
+          setPointwiseConvGemm(prevPointwise);
         }
         expect(result.shapesMatch).toBe(true);
         expect(result.err).toBeLessThan(2e-5);

@@ -1,6 +1,6 @@
 import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
-import { geometryOf, im2col, preferConvGemm } from './conv-gemm.js';
+import { type ConvGeometry, geometryOf, im2col, preferConvGemm } from './conv-gemm.js';
 import { stockWasmKernel } from './stock.js';
 import type { WasmKernel } from './types.js';
 import { type KernelArgs, adoptOutput, requireNHWC, wrapInput } from './util.js';
@@ -33,12 +33,33 @@ function conv2d(args: KernelArgs): tf.TensorInfo {
     'channelsLast',
   );
   const g = geometryOf(info);
+  if (isPointwise(g) && pointwiseOnGemm) {
+    // A 1×1, stride-1, unpadded convolution is x [n·h·w, ci] times the filter [ci, co]: one product on the FMA GEMM
+    // (A read in place), with no patch matrix at all.
+    return tf.tidy(() => {
+      const x2 = tf.reshape(wrapInput(xInfo, args.backend), [g.n * g.h * g.w, g.ci]) as tf.Tensor2D;
+      const f = tf.reshape(wrapInput(fInfo, args.backend), [g.ci, g.co]) as tf.Tensor2D;
+      return tf.reshape(tf.matMul(x2, f), [g.n, g.oh, g.ow, g.co]);
+    });
+  }
   if (!preferConvGemm(g)) return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
   return tf.tidy(() => {
     const cols = adoptOutput(im2col(xInfo, g, args.backend), args.backend) as tf.Tensor2D;
     const f = tf.reshape(wrapInput(fInfo, args.backend), [g.kh * g.kw * g.ci, g.co]) as tf.Tensor2D;
     return tf.reshape(tf.matMul(cols, f), [g.n, g.oh, g.ow, g.co]);
   });
+}
+
+function isPointwise(g: ConvGeometry): boolean {
+  return g.kh === 1 && g.kw === 1 && g.sh === 1 && g.sw === 1 && g.top === 0 && g.left === 0 && g.oh === g.h && g.ow === g.w;
+}
+
+let pointwiseOnGemm = true;
+/** Runs 1×1 stride-1 convolutions on XNNPACK again (false) or as one product (true, default); returns the previous value. */
+export function setPointwiseConvGemm(on: boolean): boolean {
+  const prev = pointwiseOnGemm;
+  pointwiseOnGemm = on;
+  return prev;
 }
 
 export const conv2dKernel: WasmKernel = {
