@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compareBackends, randomArray, wasmFootprint } from '../__fixtures__/compare.js';
 import { initBackend } from '../backend.js';
 import { tf } from '../tf.js';
-import { batchMatMulKernel, disableHeapGemm, disableSimdMatMul, SIMD_MIN_WORK, simdProducts } from './batch-mat-mul.js';
+import { batchMatMulKernel, disableSimdMatMul, SIMD_MIN_WORK, simdProducts, useHeapGemm } from './batch-mat-mul.js';
 
 // [a shape, b shape, transposeA, transposeB]; some pick the direct path, some the swapped (Bᵀ·Aᵀ)ᵀ one.
 const CASES: [number[], number[], boolean, boolean][] = [
@@ -89,13 +89,13 @@ describe('BatchMatMul with transposes on wasm matches the cpu backend', () => {
       const a = tf.tensor(randomArray(rng, as.reduce((x, y) => x * y)), as);
       const b = tf.tensor(randomArray(rng, bs.reduce((x, y) => x * y)), bs);
       const counts = { ...simdProducts };
-      const onHeap = await tf.matMul(a, b, tA, tB).data();
-      disableHeapGemm(true);
+      const copied = await tf.matMul(a, b, tA, tB).data();
+      useHeapGemm(true);
       try {
-        const copied = await tf.matMul(a, b, tA, tB).data();
+        const onHeap = await tf.matMul(a, b, tA, tB).data();
         expect(Array.from(onHeap), `[${as}]·[${bs}] ${tA} ${tB}`).toEqual(Array.from(copied));
       } finally {
-        disableHeapGemm(false);
+        useHeapGemm(false);
         tf.dispose([a, b]);
       }
       expect(simdProducts.onHeap).toBe(counts.onHeap + 1);
