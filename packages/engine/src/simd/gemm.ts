@@ -17,76 +17,93 @@ import { buildModule, Code, F32, type FunctionDef, I32, instantiate, V128, type 
 const PAGE = 65536;
 const MAX_MEMORY_BYTES = 2 ** 31 - PAGE;
 
-/** Builds the kernel function for an MR × 8 register tile. */
-function gemmFunction(mr: number, nrv: number, fma: boolean, U: number): FunctionDef {
-  const nr = 4 * nrv;
-  // params
-  const A = 0;
-  const BLOCKS = 1;
-  const B = 2;
-  const PANELS = 3;
-  const KP = 4;
-  const C = 5;
-  const LDC = 6; // bytes
-  // i32 locals
-  const p = 7;
-  const blk = 8;
-  const ap = 9;
-  const bp = 10;
-  const kk = 11;
-  const cp = 12;
-  const aStride = 13; // bytes per A block
-  const bStride = 14; // bytes per B panel
-  const i32Locals = 8;
-  // v128 locals
-  const v0 = 7 + i32Locals;
-  const acc = (r: number, h: number) => v0 + nrv * r + h;
-  const bv = (h: number) => v0 + nrv * mr + h;
-  const av = v0 + nrv * mr + nrv;
+/** Local indices and emitters shared by both kernel variants (`tileKernel`). */
+interface Tile {
+  mr: number;
+  nrv: number;
+  fma: boolean;
+  acc: (r: number, h: number) => number;
+  bv: (h: number) => number;
+  av: number;
+}
 
+/** acc(r, ·) += av · bv(·) for one row of the tile (relaxed_madd, or mul + add without FMA). */
+function emitRowFma(c: Code, t: Tile, r: number): void {
+  for (let h = 0; h < t.nrv; h++) {
+    if (t.fma) c.get(t.av).get(t.bv(h)).get(t.acc(r, h)).f32x4RelaxedMadd().set(t.acc(r, h));
+    else c.get(t.acc(r, h)).get(t.av).get(t.bv(h)).f32x4Mul().f32x4Add().set(t.acc(r, h));
+  }
+}
+
+/**
+ * A kernel function over panels (outer) × row blocks (inner): per (panel, block) `setup` sets the A/B pointers, the
+ * accumulators start at zero, `kLoop` runs the k loop, and the mr × nr tile is stored to C at row blk·mr, column
+ * p·nr. Params and i32 locals come first (`params` + `i32Locals` of them, p/blk/cp among the locals), then the
+ * tile's v128 locals.
+ */
+function tileKernel(
+  name: string,
+  t: { mr: number; nrv: number; fma: boolean },
+  layout: { params: number; i32Locals: number; PANELS: number; BLOCKS: number; C: number; LDC: number; p: number; blk: number; cp: number },
+  emit: { prologue: (c: Code) => void; setup: (c: Code) => void; kLoop: (c: Code, tile: Tile) => void },
+): FunctionDef {
+  const { mr, nrv } = t;
+  const nr = 4 * nrv;
+  const v0 = layout.params + layout.i32Locals;
+  const tile: Tile = { ...t, acc: (r, h) => v0 + nrv * r + h, bv: (h) => v0 + nrv * mr + h, av: v0 + nrv * mr + nrv };
+  const { PANELS, BLOCKS, C, LDC, p, blk, cp } = layout;
   const c = new Code();
-  // aStride = kp·mr·4, bStride = kp·nr·4
-  c.get(KP).i32(mr * 4).mul().set(aStride);
-  c.get(KP).i32(nr * 4).mul().set(bStride);
+  emit.prologue(c);
   c.i32(0).set(p);
   c.block().loop(); // panels
   c.get(p).get(PANELS).ltU().eqz().brIf(1);
   c.i32(0).set(blk);
   c.block().loop(); // row blocks
   c.get(blk).get(BLOCKS).ltU().eqz().brIf(1);
-  c.get(A).get(blk).get(aStride).mul().add().set(ap);
-  c.get(B).get(p).get(bStride).mul().add().set(bp);
-  for (let r = 0; r < mr; r++) for (let h = 0; h < nrv; h++) c.v128Zero().set(acc(r, h));
-  c.get(KP).i32(U).divU().set(kk); // kp is a positive multiple of U (packing pads)
-  c.loop();
-  for (let u = 0; u < U; u++) {
-    for (let h = 0; h < nrv; h++) c.get(bp).v128Load((u * nr + 4 * h) * 4).set(bv(h));
-    for (let r = 0; r < mr; r++) {
-      c.get(ap).v128Load32Splat((u * mr + r) * 4).set(av);
-      for (let h = 0; h < nrv; h++) {
-        if (fma) c.get(av).get(bv(h)).get(acc(r, h)).f32x4RelaxedMadd().set(acc(r, h));
-        else c.get(acc(r, h)).get(av).get(bv(h)).f32x4Mul().f32x4Add().set(acc(r, h));
-      }
-    }
-  }
-  c.inc(ap, U * mr * 4).inc(bp, U * nr * 4);
-  c.get(kk).i32(1).sub().tee(kk).brIf(0);
-  c.end();
-  // store: row (blk·mr + r), columns p·8 .. p·8+7
+  emit.setup(c);
+  for (let r = 0; r < mr; r++) for (let h = 0; h < nrv; h++) c.v128Zero().set(tile.acc(r, h));
+  emit.kLoop(c, tile);
+  // store: row (blk·mr + r), columns p·nr .. p·nr + nr − 1
   c.get(C).get(blk).i32(mr).mul().get(LDC).mul().add().get(p).i32(nr * 4).mul().add().set(cp);
   for (let r = 0; r < mr; r++) {
-    for (let h = 0; h < nrv; h++) c.get(cp).get(acc(r, h)).v128Store(16 * h);
+    for (let h = 0; h < nrv; h++) c.get(cp).get(tile.acc(r, h)).v128Store(16 * h);
     if (r < mr - 1) c.get(cp).get(LDC).add().set(cp);
   }
   c.inc(blk, 1).br(0).end().end();
   c.inc(p, 1).br(0).end().end();
   return {
-    name: 'gemm',
-    params: [I32, I32, I32, I32, I32, I32, I32],
+    name,
+    params: new Array<typeof I32>(layout.params).fill(I32),
     results: [],
-    locals: [...new Array<typeof I32>(i32Locals).fill(I32), ...new Array<typeof V128>(nrv * mr + nrv + 1).fill(V128)],
+    locals: [...new Array<typeof I32>(layout.i32Locals).fill(I32), ...new Array<typeof V128>(nrv * mr + nrv + 1).fill(V128)],
     body: c,
   };
+}
+
+/** gemm(a, blocks, b, panels, kp, c, ldcBytes): the mr × (4·nrv) tile over packed A row blocks and B panels. */
+function gemmFunction(mr: number, nrv: number, fma: boolean, U: number): FunctionDef {
+  const nr = 4 * nrv;
+  const [A, BLOCKS, B, PANELS, KP, C, LDC] = [0, 1, 2, 3, 4, 5, 6];
+  const [p, blk, ap, bp, kk, cp, aStride, bStride] = [7, 8, 9, 10, 11, 12, 13, 14];
+  return tileKernel('gemm', { mr, nrv, fma }, { params: 7, i32Locals: 8, PANELS, BLOCKS, C, LDC, p, blk, cp }, {
+    // aStride = kp·mr·4 bytes per A block, bStride = kp·nr·4 per B panel
+    prologue: (c) => c.get(KP).i32(mr * 4).mul().set(aStride).get(KP).i32(nr * 4).mul().set(bStride),
+    setup: (c) => c.get(A).get(blk).get(aStride).mul().add().set(ap).get(B).get(p).get(bStride).mul().add().set(bp),
+    kLoop: (c, t) => {
+      c.get(KP).i32(U).divU().set(kk); // kp is a positive multiple of U (packing pads)
+      c.loop();
+      for (let u = 0; u < U; u++) {
+        for (let h = 0; h < nrv; h++) c.get(bp).v128Load((u * nr + 4 * h) * 4).set(t.bv(h));
+        for (let r = 0; r < mr; r++) {
+          c.get(ap).v128Load32Splat((u * mr + r) * 4).set(t.av);
+          emitRowFma(c, t, r);
+        }
+      }
+      c.inc(ap, U * mr * 4).inc(bp, U * nr * 4);
+      c.get(kk).i32(1).sub().tee(kk).brIf(0);
+      c.end();
+    },
+  });
 }
 
 /**
@@ -98,58 +115,29 @@ function gemmFunction(mr: number, nrv: number, fma: boolean, U: number): Functio
 function gemmRowsFunction(mr: number, nrv: number, fma: boolean): FunctionDef {
   const nr = 4 * nrv;
   const [A, LDA, BLOCKS, B, PANELS, K, C, LDC] = [0, 1, 2, 3, 4, 5, 6, 7];
-  const p = 8;
-  const blk = 9;
-  const bp = 10;
-  const kk = 11;
-  const cp = 12;
-  const bStride = 13;
+  const [p, blk, bp, kk, cp, bStride] = [8, 9, 10, 11, 12, 13];
   const rowPtr = (r: number) => 14 + r;
-  const i32Locals = 6 + mr;
-  const v0 = 8 + i32Locals;
-  const acc = (r: number, h: number) => v0 + nrv * r + h;
-  const bv = (h: number) => v0 + nrv * mr + h;
-  const av = v0 + nrv * mr + nrv;
-  const c = new Code();
-  c.get(K).i32(nr * 4).mul().set(bStride);
-  c.i32(0).set(p);
-  c.block().loop(); // panels
-  c.get(p).get(PANELS).ltU().eqz().brIf(1);
-  c.i32(0).set(blk);
-  c.block().loop(); // row blocks
-  c.get(blk).get(BLOCKS).ltU().eqz().brIf(1);
-  c.get(A).get(blk).i32(mr).mul().get(LDA).mul().add().set(rowPtr(0));
-  for (let r = 1; r < mr; r++) c.get(rowPtr(r - 1)).get(LDA).add().set(rowPtr(r));
-  c.get(B).get(p).get(bStride).mul().add().set(bp);
-  for (let r = 0; r < mr; r++) for (let h = 0; h < nrv; h++) c.v128Zero().set(acc(r, h));
-  c.get(K).set(kk);
-  c.loop();
-  for (let h = 0; h < nrv; h++) c.get(bp).v128Load(4 * h * 4).set(bv(h));
-  for (let r = 0; r < mr; r++) {
-    c.get(rowPtr(r)).v128Load32Splat(0).set(av);
-    for (let h = 0; h < nrv; h++) {
-      if (fma) c.get(av).get(bv(h)).get(acc(r, h)).f32x4RelaxedMadd().set(acc(r, h));
-      else c.get(acc(r, h)).get(av).get(bv(h)).f32x4Mul().f32x4Add().set(acc(r, h));
-    }
-    c.inc(rowPtr(r), 4);
-  }
-  c.inc(bp, nr * 4);
-  c.get(kk).i32(1).sub().tee(kk).brIf(0);
-  c.end();
-  c.get(C).get(blk).i32(mr).mul().get(LDC).mul().add().get(p).i32(nr * 4).mul().add().set(cp);
-  for (let r = 0; r < mr; r++) {
-    for (let h = 0; h < nrv; h++) c.get(cp).get(acc(r, h)).v128Store(16 * h);
-    if (r < mr - 1) c.get(cp).get(LDC).add().set(cp);
-  }
-  c.inc(blk, 1).br(0).end().end();
-  c.inc(p, 1).br(0).end().end();
-  return {
-    name: 'gemmRows',
-    params: new Array<typeof I32>(8).fill(I32),
-    results: [],
-    locals: [...new Array<typeof I32>(i32Locals).fill(I32), ...new Array<typeof V128>(nrv * mr + nrv + 1).fill(V128)],
-    body: c,
-  };
+  return tileKernel('gemmRows', { mr, nrv, fma }, { params: 8, i32Locals: 6 + mr, PANELS, BLOCKS, C, LDC, p, blk, cp }, {
+    prologue: (c) => c.get(K).i32(nr * 4).mul().set(bStride),
+    setup: (c) => {
+      c.get(A).get(blk).i32(mr).mul().get(LDA).mul().add().set(rowPtr(0));
+      for (let r = 1; r < mr; r++) c.get(rowPtr(r - 1)).get(LDA).add().set(rowPtr(r));
+      c.get(B).get(p).get(bStride).mul().add().set(bp);
+    },
+    kLoop: (c, t) => {
+      c.get(K).set(kk);
+      c.loop();
+      for (let h = 0; h < nrv; h++) c.get(bp).v128Load(4 * h * 4).set(t.bv(h));
+      for (let r = 0; r < mr; r++) {
+        c.get(rowPtr(r)).v128Load32Splat(0).set(t.av);
+        emitRowFma(c, t, r);
+        c.inc(rowPtr(r), 4);
+      }
+      c.inc(bp, nr * 4);
+      c.get(kk).i32(1).sub().tee(kk).brIf(0);
+      c.end();
+    },
+  });
 }
 
 /**
