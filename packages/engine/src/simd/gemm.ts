@@ -215,12 +215,6 @@ export function relaxedSimdAvailable(): boolean {
   return relaxedChecked;
 }
 
-/** malloc/free of the module whose memory an `onHeap` kernel shares. */
-export interface WasmHeapAllocator {
-  malloc(bytes: number): number;
-  free(ptr: number): void;
-}
-
 export interface SimdGemmOptions {
   /** Rows of the register tile (default 3). */
   mr?: number;
@@ -269,9 +263,6 @@ export class SimdGemm {
   private readonly packFn: (src: number, items: number, k: number, itemStride: number, kStride: number, dst: number, group: number, kp: number) => void;
   private top = 64;
   private view: Float32Array;
-  /** Set by `onHeap`: regions come from that allocator (raw pointers kept for `free`) instead of the bump stack. */
-  private heap: WasmHeapAllocator | null = null;
-  private readonly heapBlocks: number[] = [];
 
   private constructor(mr: number, nr: number, unroll: number, fma: boolean, exports: Record<string, unknown>, memory: WasmMemory) {
     this.mr = mr;
@@ -288,23 +279,8 @@ export class SimdGemm {
 
   static create(options: SimdGemmOptions = {}): SimdGemm {
     const { mr, nrv, unroll, fma } = tileOptions(options);
-    return SimdGemm.build(mr, nrv, unroll, fma, options.extra ?? [], new wasmApi.Memory({ initial: 16 }));
-  }
-
-  /**
-   * A kernel on someone else's memory — tfjs-backend-wasm's heap — so operands are read where they live and
-   * nothing is copied between memories; `alloc` takes its scratch from `heap` (malloc/free of that module) and
-   * `release` frees it. Pointers may pass 2³¹ there (the heap grows to 4 GiB): index with `>>> 2`.
-   */
-  static onHeap(memory: WasmMemory, heap: WasmHeapAllocator, options: Omit<SimdGemmOptions, 'extra'> = {}): SimdGemm {
-    const { mr, nrv, unroll, fma } = tileOptions(options);
-    const g = SimdGemm.build(mr, nrv, unroll, fma, [], memory);
-    g.heap = heap;
-    return g;
-  }
-
-  private static build(mr: number, nrv: number, unroll: number, fma: boolean, extra: FunctionDef[], memory: WasmMemory): SimdGemm {
-    const module = buildModule([gemmFunction(mr, nrv, fma, unroll), packFunction(), gemmRowsFunction(mr, nrv, fma), ...extra], 1);
+    const memory = new wasmApi.Memory({ initial: 16 });
+    const module = buildModule([gemmFunction(mr, nrv, fma, unroll), packFunction(), gemmRowsFunction(mr, nrv, fma), ...(options.extra ?? [])], 1);
     return new SimdGemm(mr, 4 * nrv, unroll, fma, instantiate(module, memory), memory);
   }
 
@@ -322,12 +298,6 @@ export class SimdGemm {
   }
 
   alloc(bytes: number): number {
-    if (this.heap) {
-      const raw = this.heap.malloc(bytes + 16) >>> 0;
-      if (raw === 0) throw new RangeError(`SimdGemm: the wasm heap could not provide ${bytes} bytes of scratch`);
-      this.heapBlocks.push(raw);
-      return Math.ceil(raw / 16) * 16;
-    }
     const ptr = this.top;
     const top = Math.ceil((ptr + bytes) / 16) * 16;
     // Byte offsets are turned into array indices with `>> 2` and passed to wasm as i32: keep them below 2³¹.
@@ -340,13 +310,9 @@ export class SimdGemm {
 
   /** Frees everything allocated since `mark` (a value of `mark()`); regions are a stack. */
   mark(): number {
-    return this.heap ? this.heapBlocks.length : this.top;
+    return this.top;
   }
   release(mark: number): void {
-    if (this.heap) {
-      while (this.heapBlocks.length > mark) this.heap.free(this.heapBlocks.pop()!);
-      return;
-    }
     this.top = mark;
   }
 
@@ -390,15 +356,6 @@ export class SimdGemm {
     this.f32.set(src.subarray(offset, offset + span), tmp >>> 2);
     this.packFn(tmp, items, k, itemStride * 4, kStride * 4, ptr, group, this.paddedK(k));
     this.release(mark);
-  }
-
-  /**
-   * `packStrided` for a source already in this memory (byte pointer `src`; strides in floats): no copy. For a kernel
-   * made with `onHeap`, e.g. a tfjs tensor's bytes.
-   */
-  packFrom(src: number, items: number, k: number, itemStride: number, kStride: number, ptr: number, group: number): void {
-    if (items <= 0 || k <= 0) return;
-    this.packFn(src, items, k, itemStride * 4, kStride * 4, ptr, group, this.paddedK(k));
   }
 
   /**

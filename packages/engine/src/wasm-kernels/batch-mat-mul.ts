@@ -1,7 +1,6 @@
 import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
 import { SimdGemm } from '../simd/gemm.js';
-import type { WasmMemory } from '../simd/wasm-builder.js';
 import { stockWasmKernel } from './stock.js';
 import type { WasmKernel } from './types.js';
 import { type KernelArgs, adoptOutput, asWasmBackend, wrapInput } from './util.js';
@@ -76,52 +75,6 @@ function simdGemm(): SimdGemm | null {
   return simdKernel;
 }
 
-interface EmscriptenHeap {
-  wasm?: { asm?: { memory?: WasmMemory }; _malloc?: (bytes: number) => number; _free?: (ptr: number) => void };
-}
-
-/** Per tfjs-wasm backend: the FMA GEMM compiled against its own heap (null where its memory is not reachable). */
-const heapKernels = new WeakMap<object, SimdGemm | null>();
-
-/**
- * The GEMM on tfjs-backend-wasm's own memory (its exported `memory`, its malloc/free), so operands are read where
- * the tensors live: no memcpy of A into the kernel's memory, no copy of B before packing, C copied row by row inside
- * one buffer. Null where relaxed SIMD is missing, `HIER_SIMD_GEMM=0`, or the backend does not expose its memory
- * (then `simdProduct` copies through a kernel of its own). Off unless `useHeapGemm(true)` / `HIER_HEAP_GEMM=1`.
- */
-function heapGemm(backend: unknown): SimdGemm | null {
-  const key = backend as object;
-  if (heapKernels.has(key)) return heapKernels.get(key)!;
-  let g: SimdGemm | null = null;
-  const own = simdGemm();
-  const m = (backend as EmscriptenHeap).wasm;
-  if (own && heapOff === false && m?.asm?.memory && typeof m._malloc === 'function' && typeof m._free === 'function') {
-    const malloc = m._malloc.bind(m);
-    const free = m._free.bind(m);
-    try {
-      g = SimdGemm.onHeap(m.asm.memory, { malloc: (n) => malloc(n), free: (ptr) => free(ptr) }, { mr: own.mr, nrv: own.nr / 4 });
-    } catch {
-      g = null;
-    }
-  }
-  heapKernels.set(key, g);
-  return g;
-}
-
-/** How many FMA-GEMM products ran on tfjs's heap and how many copied through the kernel's own memory (tests). */
-export const simdProducts = { onHeap: 0, copied: 0 };
-
-/**
- * Runs products on tfjs's heap (true) or copies them through the kernel's own memory (false, the default).
- * Opt-in (`HIER_HEAP_GEMM=1`): one process gains ~2 % on a ResNet-18@64 step, but two replicas of ViT-Tiny/8 lost
- * ~6 % per step (1.80× → 1.70× over one replica in `train.e2e`): the per-product malloc/free of scratch in tfjs's
- * heap is slower than the kernel's own bump stack, whose pages stay warm.
- */
-export function useHeapGemm(on: boolean): void {
-  heapOff = !on;
-}
-let heapOff = process.env.HIER_HEAP_GEMM !== '1';
-
 /** Turns the FMA GEMM off (true) or back to automatic (false), for tests and benchmarks comparing the paths. */
 export function disableSimdMatMul(off: boolean): void {
   simdOff = off;
@@ -149,13 +102,6 @@ function simdProduct(aInfo: tf.TensorInfo, bInfo: tf.TensorInfo, tA: boolean, tB
   const outShape = [...tf.broadcast_util.assertAndGetBroadcastShape(batchShapeA, batchShapeB), m, n];
   const wasm = asWasmBackend(backend, 'BatchMatMul');
   const out = wasm.makeOutput(outShape, 'float32');
-  const hg = heapOff ? null : heapGemm(backend);
-  if (hg) {
-    productOnHeap(hg, wasm, aInfo, bInfo, out, { m, k, n, tA, tB, batchA, batchB, batch });
-    simdProducts.onHeap++;
-    return out;
-  }
-  simdProducts.copied++;
   // Views after the allocation: heap growth detaches earlier ones.
   const av = wasm.typedArrayFromHeap(aInfo) as Float32Array;
   const bv = wasm.typedArrayFromHeap(bInfo) as Float32Array;
@@ -199,70 +145,6 @@ function simdProduct(aInfo: tf.TensorInfo, bInfo: tf.TensorInfo, tA: boolean, tB
     g.release(mark);
   }
   return out;
-}
-
-/**
- * `simdProduct` on a kernel that shares tfjs's heap: A rows are multiplied where they lie (`gemmRows`; only a last
- * partial row block is copied out and zero-padded, so the kernel never reads past the tensor), op(A) transposed and
- * B are packed straight from the tensors, C goes to scratch (the kernel writes whole 12-column panels) and is moved
- * into the output row by row. Heap byte offsets can pass 2³¹: indices use `>>> 2`.
- */
-function productOnHeap(
-  g: SimdGemm,
-  wasm: ReturnType<typeof asWasmBackend>,
-  aInfo: tf.TensorInfo,
-  bInfo: tf.TensorInfo,
-  out: tf.TensorInfo,
-  d: { m: number; k: number; n: number; tA: boolean; tB: boolean; batchA: number; batchB: number; batch: number },
-): void {
-  const { m, k, n, tA, tB, batchA, batchB, batch } = d;
-  const fold = batchB === 1 && batchA > 1 && !tA;
-  const rows = fold ? batchA * m : m;
-  const products = fold ? 1 : batch;
-  const mark = g.mark();
-  try {
-    const blocks = Math.ceil(rows / g.mr);
-    const fullBlocks = Math.floor(rows / g.mr);
-    const inPlace = !tA && g.unroll === 1;
-    const aPack = inPlace ? 0 : g.alloc(g.rowBlocksBytes(rows, k));
-    const aTail = inPlace && fullBlocks < blocks ? g.alloc(g.mr * k * 4) : 0;
-    const bPtr = g.alloc(g.panelsBytes(n, k));
-    const ldc = Math.ceil(n / g.nr) * g.nr;
-    const cPtr = g.alloc(blocks * g.mr * ldc * 4);
-    const panels = ldc / g.nr;
-    const chunk = Math.ceil(SIMD_CHUNK_ROWS / g.mr);
-    // Byte offsets of the tensors, taken after the allocations above (which may grow the heap; offsets stay valid).
-    const aBase = wasm.typedArrayFromHeap(aInfo).byteOffset;
-    const bBase = wasm.typedArrayFromHeap(bInfo).byteOffset;
-    const oBase = wasm.typedArrayFromHeap(out).byteOffset;
-    const heap = g.f32;
-    for (let p = 0; p < products; p++) {
-      const aAt = aBase + (batchA > 1 ? p : 0) * m * k * 4;
-      if (!inPlace && (p === 0 || batchA > 1)) g.packFrom(aAt, rows, k, tA ? 1 : k, tA ? m : 1, aPack, g.mr);
-      if (p === 0 || batchB > 1) g.packFrom(bBase + (batchB > 1 ? p : 0) * k * n * 4, n, k, tB ? k : 1, tB ? 1 : n, bPtr, g.nr);
-      if (aTail && (p === 0 || batchA > 1)) {
-        const t = aTail >>> 2;
-        const from = (aAt >>> 2) + fullBlocks * g.mr * k;
-        heap.copyWithin(t, from, from + (rows - fullBlocks * g.mr) * k);
-        heap.fill(0, t + (rows - fullBlocks * g.mr) * k, t + g.mr * k);
-      }
-      for (let b0 = 0; b0 < blocks; b0 += chunk) {
-        const nb = Math.min(chunk, blocks - b0);
-        const c = cPtr + b0 * g.mr * ldc * 4;
-        if (!inPlace) g.gemm(aPack + b0 * g.mr * g.paddedK(k) * 4, nb, bPtr, panels, k, c, ldc);
-        else {
-          const inside = Math.max(0, Math.min(nb, fullBlocks - b0));
-          if (inside > 0) g.gemmRows(aAt + b0 * g.mr * k * 4, k, inside, bPtr, panels, k, c, ldc);
-          if (inside < nb) g.gemmRows(aTail, k, 1, bPtr, panels, k, c + inside * g.mr * ldc * 4, ldc);
-        }
-      }
-      const c0 = cPtr >>> 2;
-      const o0 = (oBase >>> 2) + p * rows * n;
-      for (let i = 0; i < rows; i++) heap.copyWithin(o0 + i * n, c0 + i * ldc, c0 + i * ldc + n);
-    }
-  } finally {
-    g.release(mark);
-  }
 }
 
 /** op(A)·op(B) for already-transposed operands, slicing the batch when that is faster (see above). */
