@@ -149,8 +149,9 @@ describe('thumbnails on the disk', () => {
     const href = `data:image/png;base64,${green.toString('base64')}`;
     const images = new Map([0, 2, 4, 5].map((r) => [r, href] as const));
     // maxSamples 4: exactly the 4 thumbnail candidates are drawn
-    const { svg } = poincareDiskSvg({ samples, labels: fine, proxies, c: 0.1, legend: false, maxSamples: 4, thumbnails: { images, count: 2, size: 30 } });
+    const { svg, thumbnails } = poincareDiskSvg({ samples, labels: fine, proxies, c: 0.1, legend: false, maxSamples: 4, thumbnails: { images, count: 2, size: 30 } });
     expect(svg.match(/<image /g)!.length).toBe(2);
+    expect(thumbnails).toBe(2);
     expect(svg).toContain('6 samples (4 drawn), 5 proxies, 2 images');
     expect(svg.match(/<rect x=/g)!.length).toBe(2);
     expect(svg).toContain('width="30" height="30"');

@@ -30,7 +30,7 @@ export interface DiskPictureInput {
    * sample row to an image href (e.g. a `data:image/png;base64,…` URI); up to `count` of them, spread out by
    * farthest-point sampling in the drawn layout (fewer where they would overlap by more than a quarter), are placed
    * centred on their samples, `size` px wide (default 28), framed in the sample's colour. Those samples are always
-   * drawn.
+   * drawn; the result's `thumbnails` says how many images were placed.
    */
   thumbnails?: { images: ReadonlyMap<number, string>; count: number; size?: number };
 }
@@ -110,7 +110,7 @@ export function spreadOut(candidates: readonly number[], x: (i: number) => numbe
  * the boundary circle, optionally the learned tree. Layout: see `layout2d` (default: tangent PCA directions with
  * true ball radii). For c = 0 it is a plain 2-D scatter (use projection 'umap' for the usual UMAP picture).
  */
-export function poincareDiskSvg(input: DiskPictureInput): { svg: string; explained?: number } {
+export function poincareDiskSvg(input: DiskPictureInput): { svg: string; explained?: number; thumbnails?: number } {
   checkMatrix(input.samples, 'picture samples');
   if (input.labels && input.labels.length !== input.samples.rows) {
     throw new HierError('E_SHAPE', `poincareDiskSvg: ${input.labels.length} labels for ${input.samples.rows} samples`);
@@ -197,11 +197,11 @@ export function poincareDiskSvg(input: DiskPictureInput): { svg: string; explain
   const captionSize = Math.max(8, Math.min(14, Math.floor((size - 20) / (0.55 * caption.length))));
   out.push(`<text x="10" y="20" font-family="sans-serif" font-size="${captionSize}" fill="#222">${escapeXml(caption)}</text>`);
   out.push('</svg>');
-  return { svg: out.join('\n'), ...(lay.explained !== undefined ? { explained: lay.explained } : {}) };
+  return { svg: out.join('\n'), ...(lay.explained !== undefined ? { explained: lay.explained } : {}), ...(input.thumbnails ? { thumbnails: thumbCount } : {}) };
 }
 
 /** The Euclidean-run picture: a UMAP scatter of the embeddings coloured by class (seeded). */
-export function umapScatterSvg(input: Omit<DiskPictureInput, 'c' | 'projection' | 'hierarchy'>): { svg: string } {
+export function umapScatterSvg(input: Omit<DiskPictureInput, 'c' | 'projection' | 'hierarchy'>): { svg: string; thumbnails?: number } {
   return poincareDiskSvg({ ...input, maxSamples: input.maxSamples ?? 3000, c: 0, projection: 'umap' });
 }
 

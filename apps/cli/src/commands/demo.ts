@@ -172,7 +172,7 @@ async function runDemo(args: { values: Record<string, unknown> }, io: CliIo): Pr
     const title = `Fashion-MNIST ${evals[0]!.split} classes (cnn4, PA + ${cfg.lambda2}·HIER)`;
     const pics = await drawRun(outDir, evals[0]!, proxies, { c: cfg.hyp_c, title, ...(labelNames ? { labelNames } : {}) });
     // The same disk laid out by UMAP with the images themselves on it (which pictures sit where).
-    if (cfg.hyp_c > 0) pics.disk.push(...(await drawImagesDisk(outDir, session.dataset, evals[0]!.split, evals[0]!.embedded, proxies, cfg.hyp_c, title, labelNames)));
+    if (cfg.hyp_c > 0) pics.disk.push(...(await drawImagesDisk(outDir, session.dataset, evals[0]!, proxies, cfg.hyp_c, title, labelNames)));
     const seconds = (performance.now() - t0) / 1000;
     const report = {
       source,
@@ -198,30 +198,17 @@ const DEMO_THUMBNAILS = 60;
 async function drawImagesDisk(
   outDir: string,
   dataset: import('@hier-ts/data').ArrowDataset,
-  split: string,
-  embedded: import('@hier-ts/eval').EmbeddedSplit,
+  evaluation: { split: string; embedded: import('@hier-ts/eval').EmbeddedSplit },
   proxies: import('@hier-ts/eval').Matrix | null,
   c: number,
   title: string,
   labelNames: readonly string[] | undefined,
 ): Promise<string[]> {
-  const ev = await import('@hier-ts/eval');
   const { loadThumbnails } = await import('../wiring/thumbnails.js');
-  const images = await loadThumbnails(dataset, split, embedded.indices, DEMO_THUMBNAILS, 24);
-  const { svg } = ev.poincareDiskSvg({
-    samples: embedded.embeddings,
-    labels: embedded.labels,
-    ...(proxies ? { proxies } : {}),
-    c,
-    projection: 'umap',
-    maxSamples: 3000,
-    title,
-    ...(labelNames ? { labelNames } : {}),
-    thumbnails: { images, count: DEMO_THUMBNAILS, size: 24 },
-  });
-  const files: string[] = [];
-  for (const f of ['svg', 'png']) files.push((await ev.writePicture(path.join(outDir, `poincare-disk-images.${f}`), svg)).path);
-  return files;
+  const { drawDisk } = await import('../wiring/pictures.js');
+  const images = await loadThumbnails(dataset, evaluation.split, evaluation.embedded.indices, DEMO_THUMBNAILS, 24);
+  const opts = { c, title, projection: 'umap' as const, thumbnails: { images, count: DEMO_THUMBNAILS, size: 24 }, ...(labelNames ? { labelNames } : {}) };
+  return (await drawDisk(outDir, 'poincare-disk-images', evaluation.embedded, proxies, null, opts)).files;
 }
 
 async function loadProxies(checkpointDir: string, cfg: TrainConfig) {

@@ -14,7 +14,7 @@ const table = new FlagTable([
   { name: 'format', type: 'list', default: ['svg', 'png'], help: 'picture formats: svg, png or both' },
   { name: 'max_samples', type: 'int', default: 3000, help: 'samples drawn at most (seeded subsample; proxies are always drawn)' },
   { name: 'c', type: 'number', help: "curvature for --embeddings without --checkpoint (default: the file's hyp_c metadata, else 0.1)" },
-  { name: 'projection', type: 'string', default: 'pca', help: 'disk layout: pca (tangent PCA directions, true radii), pca-linear, or umap (spreads clusters apart)' },
+  { name: 'projection', type: 'string', choices: ['pca', 'pca-linear', 'umap'], default: 'pca', help: 'disk layout: pca (tangent PCA directions, true radii), pca-linear, or umap (spreads clusters apart)' },
   { name: 'thumbnails', type: 'int', default: 0, help: 'place up to N of the images themselves on the disk, spread apart (needs the dataset: not with --embeddings)' },
   { name: 'thumbnail_size', type: 'int', default: 28, help: 'thumbnail edge in pixels of the 800-px picture' },
   BACKEND_FLAG,
@@ -32,7 +32,6 @@ export const visualizeCommand: Command = {
     const v = args.values as { checkpoint?: string; embeddings?: string; data_path?: string; split?: string; limit?: number; out?: string; format: string[]; max_samples: number; c?: number; projection: string; thumbnails: number; thumbnail_size: number; backend: string };
     if (!v.checkpoint && !v.embeddings) throw new HierError('E_FLAG_MISSING', "'hier visualize' needs --checkpoint or --embeddings");
     if (v.embeddings) requireExisting('embeddings', v.embeddings, 'file');
-    if (!['pca', 'pca-linear', 'umap'].includes(v.projection)) throw new HierError('E_FLAG_VALUE', `--projection must be pca, pca-linear or umap, got '${v.projection}'`);
     if (v.thumbnails < 0) throw new HierError('E_FLAG_VALUE', `--thumbnails must be ≥ 0, got ${v.thumbnails}`);
     if (v.thumbnail_size < 4 || v.thumbnail_size > 256) throw new HierError('E_FLAG_VALUE', `--thumbnail_size must be in 4..256 pixels, got ${v.thumbnail_size}`);
     if (v.thumbnails > 0 && v.embeddings) {
@@ -103,7 +102,7 @@ export const visualizeCommand: Command = {
         ...(thumbnails ? { thumbnails: { images: thumbnails, count: v.thumbnails, size: v.thumbnail_size } } : {}),
       },
     );
-    io.stdout.write(`${JSON.stringify({ split, samples: embedded.embeddings.rows, ...(thumbnails ? { thumbnails: Math.min(v.thumbnails, thumbnails.size) } : {}), ...pics })}\n`);
+    io.stdout.write(`${JSON.stringify({ split, samples: embedded.embeddings.rows, ...pics })}\n`);
     return 0;
   },
 };

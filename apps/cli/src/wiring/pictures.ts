@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import { tf } from '@hier-ts/engine';
-import type { Matrix } from '@hier-ts/eval';
+import type { LearnedHierarchy, Matrix } from '@hier-ts/eval';
 import { toPoincare } from '@hier-ts/hyperbolic';
 import { writeJson } from '../common.js';
 import type { SplitEvaluation } from './evaluation.js';
@@ -23,6 +23,56 @@ export interface PictureFiles {
   hierarchy: string[];
   hierarchyJson: string | null;
   purity: { fine?: number; coarse?: number } | null;
+  /** Images placed on the disk, when thumbnails were given. */
+  thumbnails?: number;
+}
+
+export interface DiskOptions {
+  c: number;
+  title: string;
+  formats?: ('svg' | 'png')[];
+  maxSamples?: number;
+  /** Disk layout (default 'pca'; Euclidean runs always use UMAP). */
+  projection?: 'pca' | 'pca-linear' | 'umap';
+  labelNames?: readonly string[];
+  /** Images placed on the disk (see @hier-ts/eval `DiskPictureInput.thumbnails`). */
+  thumbnails?: { images: ReadonlyMap<number, string>; count: number; size?: number };
+}
+
+/**
+ * Writes `<base>.{svg,png}`: the Poincaré disk of the split's samples (with the proxies and, when given, the tree's
+ * parent links), or a UMAP scatter for Euclidean runs (c = 0). Returns the files and how many images were placed.
+ */
+export async function drawDisk(
+  outDir: string,
+  base: string,
+  embedded: SplitEvaluation['embedded'],
+  proxies: Matrix | null,
+  hierarchy: LearnedHierarchy | null,
+  opts: DiskOptions,
+): Promise<{ files: string[]; thumbnails?: number }> {
+  const ev = await import('@hier-ts/eval');
+  const common = {
+    samples: embedded.embeddings,
+    labels: embedded.labels,
+    title: opts.title,
+    maxSamples: opts.maxSamples ?? 3000,
+    ...(opts.labelNames ? { labelNames: opts.labelNames } : {}),
+    ...(opts.thumbnails ? { thumbnails: opts.thumbnails } : {}),
+  };
+  const pic =
+    opts.c > 0
+      ? ev.poincareDiskSvg({
+          ...common,
+          ...(proxies ? { proxies } : {}),
+          ...(hierarchy ? { hierarchy } : {}),
+          c: opts.c,
+          ...(opts.projection ? { projection: opts.projection } : {}),
+        })
+      : ev.umapScatterSvg(common);
+  const files: string[] = [];
+  for (const f of opts.formats ?? ['svg', 'png']) files.push((await ev.writePicture(path.join(outDir, `${base}.${f}`), pic.svg)).path);
+  return { files, ...(pic.thumbnails !== undefined ? { thumbnails: pic.thumbnails } : {}) };
 }
 
 /**
@@ -33,17 +83,7 @@ export async function drawRun(
   outDir: string,
   evaluation: Pick<SplitEvaluation, 'split' | 'embedded'>,
   proxies: Matrix | null,
-  opts: {
-    c: number;
-    title: string;
-    formats?: ('svg' | 'png')[];
-    maxSamples?: number;
-    /** Disk layout (default 'pca'; Euclidean runs always use UMAP). */
-    projection?: 'pca' | 'pca-linear' | 'umap';
-    labelNames?: readonly string[];
-    /** Images placed on the disk (see @hier-ts/eval `DiskPictureInput.thumbnails`). */
-    thumbnails?: { images: ReadonlyMap<number, string>; count: number; size?: number };
-  },
+  opts: DiskOptions,
 ): Promise<PictureFiles> {
   const ev = await import('@hier-ts/eval');
   const formats = opts.formats ?? ['svg', 'png'];
@@ -51,31 +91,14 @@ export async function drawRun(
   const labels = evaluation.embedded.labels;
   const coarse = evaluation.embedded.coarseLabels;
   const hierarchy = proxies && opts.c > 0 ? await ev.buildHierarchy(proxies, samples, { c: opts.c }) : null;
-  const { svg } =
-    opts.c > 0
-      ? ev.poincareDiskSvg({
-          samples,
-          labels,
-          ...(proxies ? { proxies } : {}),
-          ...(hierarchy ? { hierarchy } : {}),
-          c: opts.c,
-          title: opts.title,
-          maxSamples: opts.maxSamples ?? 3000,
-          ...(opts.projection ? { projection: opts.projection } : {}),
-          ...(opts.labelNames ? { labelNames: opts.labelNames } : {}),
-          ...(opts.thumbnails ? { thumbnails: opts.thumbnails } : {}),
-        })
-      : ev.umapScatterSvg({
-          samples,
-          labels,
-          title: opts.title,
-          maxSamples: opts.maxSamples ?? 3000,
-          ...(opts.labelNames ? { labelNames: opts.labelNames } : {}),
-          ...(opts.thumbnails ? { thumbnails: opts.thumbnails } : {}),
-        });
-  const files: PictureFiles = { disk: [], hierarchy: [], hierarchyJson: null, purity: null };
-  const base = opts.c > 0 ? 'poincare-disk' : 'umap';
-  for (const f of formats) files.disk.push((await ev.writePicture(path.join(outDir, `${base}.${f}`), svg)).path);
+  const disk = await drawDisk(outDir, opts.c > 0 ? 'poincare-disk' : 'umap', evaluation.embedded, proxies, hierarchy, opts);
+  const files: PictureFiles = {
+    disk: disk.files,
+    hierarchy: [],
+    hierarchyJson: null,
+    purity: null,
+    ...(disk.thumbnails !== undefined ? { thumbnails: disk.thumbnails } : {}),
+  };
   if (hierarchy) {
     const json = ev.hierarchyToJson(hierarchy, labels, coarse);
     files.hierarchyJson = path.join(outDir, 'hierarchy.json');
