@@ -1,12 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { type BenchRecord, Rng, machineInfo, timeMedian } from '@hier-ts/core';
+import { type BenchRecord, PYTORCH_ANCHOR_SOURCE, PYTORCH_TRAIN_STEP_ANCHORS, Rng, machineInfo, timeMedian } from '@hier-ts/core';
 import { initBackend, tf } from '@hier-ts/engine';
 import { createModel, type ModelOptions } from './registry.js';
 import { createTrainStep } from './step.js';
 
 interface Case {
-  id: string;
+  /** `<model>.<size>.b<batch>`: the anchor key; the record id is `train-step.<key>.r1` (one replica, one core). */
+  key: string;
   model: string;
   options: ModelOptions;
   imageSize: number;
@@ -14,29 +15,26 @@ interface Case {
   channels?: number;
   batch: number;
   quickBatch: number;
-  /** Largest micro-batch that fits the 4 GB wasm heap (platform notes: ~1 GB/image R50@224, ~0.85 ViT-S@224). */
+  /** Largest micro-batch that fits the 4 GB wasm heap (~0.4 GB per image for R50@224, ~0.65 for ViT-S@224). */
   microBatch: number;
-  /** PyTorch CPU figure from the anchors file, where one was measured. */
-  anchor?: { value: number; note: string };
 }
 
-const ANCHOR_SOURCE = 'shared/anchors/pytorch-cpu.md';
-
 const CASES: Case[] = [
-  { id: 'train-step.resnet18.64.b64', model: 'resnet18', options: {}, imageSize: 64, batch: 64, quickBatch: 16, microBatch: 64, anchor: { value: 274, note: 'ResNet-18@64 b64, threads=2, OPENBLAS_NUM_THREADS=1' } },
-  { id: 'train-step.vit_tiny.64.b64', model: 'vit_tiny', options: { patchSize: 8 }, imageSize: 64, batch: 64, quickBatch: 16, microBatch: 32, anchor: { value: 65, note: 'ViT-Ti/8@64 b64, threads=1' } },
-  { id: 'train-step.resnet50.224.b16', model: 'resnet50', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 8, anchor: { value: 8.3, note: 'ResNet-50@224 b16, threads=2' } },
-  // The Fashion-MNIST demo's backbone (28×28×1): what the CLI trains for ~700–2000 steps on 2 worker threads.
-  { id: 'train-step.cnn4.28.b90', model: 'cnn4', options: {}, imageSize: 28, channels: 1, batch: 90, quickBatch: 45, microBatch: 90 },
-  { id: 'train-step.vit_small.224.b16', model: 'vit_small_patch16_224', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 4, anchor: { value: 6.8, note: 'ViT-S/16@224 b16, threads=1' } },
+  { key: 'resnet18.64.b64', model: 'resnet18', options: {}, imageSize: 64, batch: 64, quickBatch: 16, microBatch: 64 },
+  { key: 'vit_tiny.64.b64', model: 'vit_tiny', options: { patchSize: 8 }, imageSize: 64, batch: 64, quickBatch: 16, microBatch: 32 },
+  { key: 'resnet50.224.b16', model: 'resnet50', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 8 },
+  { key: 'cnn4.28.b90', model: 'cnn4', options: {}, imageSize: 28, channels: 1, batch: 90, quickBatch: 45, microBatch: 90 },
+  { key: 'vit_small.224.b16', model: 'vit_small_patch16_224', options: {}, imageSize: 224, batch: 16, quickBatch: 4, microBatch: 4 },
 ];
 
+const recordId = (c: Case) => `train-step.${c.key}.r1`;
+
 /**
- * Images per second of one training step (forward + backward + Adam update, loss mean(z²) of the HIER head's
- * embeddings, BN frozen for ResNet, patch_embed frozen for ViT) against the PyTorch CPU anchors.
- */
-/**
- * Each case runs in its own child process (this file with `--case <id>`): tfjs-backend-wasm's heap never shrinks,
+ * Images per second of one training step on one core (forward + backward + Adam update, loss mean(z²) of the HIER
+ * head's embeddings, BN frozen for ResNet, patch_embed frozen for ViT). The all-cores figure of the same step, with
+ * its ratio to PyTorch, is @hier-ts/trainer's `train-step.<key>` (one replica per core).
+ *
+ * Each case runs in its own child process (this file with `--case <key>`): tfjs-backend-wasm's heap never shrinks,
  * so a case would otherwise inherit the heap (and fragmentation) of the cases before it. A fresh process per case
  * measures each model alone, as a user's training run would be. (A ResNet-50@224 stall once seen here after the
  * heap passed 2 GB was our conv kernel's signed offset arithmetic, fixed in @hier-ts/engine.)
@@ -44,7 +42,7 @@ const CASES: Case[] = [
 export async function runBenchmarks(options: { quick: boolean; log: (line: string) => void }): Promise<BenchRecord[]> {
   const records: BenchRecord[] = [];
   for (const c of CASES) {
-    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--case', c.id, ...(options.quick ? ['--quick'] : [])], {
+    const out = execFileSync(process.execPath, [fileURLToPath(import.meta.url), '--case', c.key, ...(options.quick ? ['--quick'] : [])], {
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'inherit'],
       maxBuffer: 1 << 24,
@@ -56,12 +54,12 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
   return records;
 }
 
-async function runCases(ids: string[], options: { quick: boolean; log: (line: string) => void }): Promise<BenchRecord[]> {
+async function runCases(keys: string[], options: { quick: boolean; log: (line: string) => void }): Promise<BenchRecord[]> {
   const { quick, log } = options;
   const choice = await initBackend('auto');
   const machine = machineInfo();
   const records: BenchRecord[] = [];
-  for (const c of CASES.filter((x) => ids.includes(x.id))) {
+  for (const c of CASES.filter((x) => keys.includes(x.key))) {
     const batch = quick ? c.quickBatch : c.batch;
     const microBatch = Math.min(c.microBatch, batch);
     const model = createModel(c.model, { ...c.options, imageSize: c.imageSize, seed: 0 });
@@ -83,7 +81,7 @@ async function runCases(ids: string[], options: { quick: boolean; log: (line: st
       const cpuStepSeconds = cpuTimed[Math.floor(cpuTimed.length / 2)] ?? Number.NaN;
       const value = batch / t.median;
       const rec: BenchRecord = {
-        id: c.id,
+        id: recordId(c),
         value,
         unit: 'img/s',
         params: {
@@ -103,10 +101,13 @@ async function runCases(ids: string[], options: { quick: boolean; log: (line: st
         },
         backend: choice.backend,
         machine,
-        ...(c.anchor ? { anchor: { value: c.anchor.value, source: `${ANCHOR_SOURCE} (${c.anchor.note})` }, ratio: value / c.anchor.value } : {}),
       };
-      const versus = c.anchor ? `; PyTorch ${c.anchor.value}, ratio ${(value / c.anchor.value).toFixed(3)}` : '';
-      const line = `${c.id}: ${value.toFixed(2)} img/s (batch ${batch}, micro-batch ${microBatch}, ${t.median.toFixed(2)} s/step${versus})`;
+      // The anchor is PyTorch on all cores; the comparison with it is the trainer's all-cores record
+      // `train-step.<key>` (one replica per core), so this one-core record only quotes it.
+      const anchor = PYTORCH_TRAIN_STEP_ANCHORS[c.key];
+      if (anchor) (rec.params as Record<string, unknown>).pytorchAllCores = { value: anchor.value, source: `${PYTORCH_ANCHOR_SOURCE} (${anchor.note})` };
+      const versus = anchor ? `; PyTorch on all cores ${anchor.value}` : '';
+      const line = `${recordId(c)}: ${value.toFixed(2)} img/s on one core (batch ${batch}, micro-batch ${microBatch}, ${t.median.toFixed(2)} s/step${versus})`;
       (rec.params as Record<string, unknown>).line = line;
       records.push(rec);
       log(line);
@@ -119,10 +120,10 @@ async function runCases(ids: string[], options: { quick: boolean; log: (line: st
   return records;
 }
 
-// Child mode: `node dist/bench.js --case <id> [--quick]` prints the case's record as one JSON line.
+// Child mode: `node dist/bench.js --case <key> [--quick]` prints the case's record as one JSON line.
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1] && process.argv.includes('--case')) {
-  const id = process.argv[process.argv.indexOf('--case') + 1]!;
-  const [rec] = await runCases([id], { quick: process.argv.includes('--quick'), log: () => {} });
-  if (!rec) throw new Error(`unknown benchmark case ${id}`);
+  const key = process.argv[process.argv.indexOf('--case') + 1]!;
+  const [rec] = await runCases([key], { quick: process.argv.includes('--quick'), log: () => {} });
+  if (!rec) throw new Error(`unknown benchmark case ${key}`);
   process.stdout.write(`${JSON.stringify(rec)}\n`);
 }

@@ -48,6 +48,21 @@ export async function timeMedian(fn: () => unknown | Promise<unknown>, runs = 5,
   return { median: sorted[Math.floor(sorted.length / 2)]!, min: sorted[0]!, samples };
 }
 
+/** Where the PyTorch CPU anchors come from (the shared anchors folder beside the project). */
+export const PYTORCH_ANCHOR_SOURCE = 'shared/anchors/pytorch-cpu.md';
+
+/**
+ * PyTorch's training step (forward + backward + AdamW, loss mean(z²), best thread configuration on the anchors'
+ * 2-vCPU machine) in images/s, by the `train-step` record key `<model>.<size>.b<batch>`. Shared by the one-core
+ * figure (@hier-ts/backbones) and the all-cores figure (@hier-ts/trainer, one replica per core).
+ */
+export const PYTORCH_TRAIN_STEP_ANCHORS: Readonly<Record<string, { value: number; note: string }>> = {
+  'resnet18.64.b64': { value: 274, note: 'ResNet-18@64 b64, threads=2, OPENBLAS_NUM_THREADS=1' },
+  'vit_tiny.64.b64': { value: 65, note: 'ViT-Ti/8@64 b64, threads=1' },
+  'resnet50.224.b16': { value: 8.3, note: 'ResNet-50@224 b16, threads=2' },
+  'vit_small.224.b16': { value: 6.8, note: 'ViT-S/16@224 b16, threads=1' },
+};
+
 /**
  * Every package that has benchmarks exports, from `dist/bench.js`, `runBenchmarks(options)` returning
  * records. `quick` asks for a short run (CI smoke), not for different ids.

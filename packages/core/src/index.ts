@@ -3,4 +3,4 @@ export { writeFileAtomic, writeFileAtomicSync, writeDirAtomic } from './atomic.j
 export { Rng } from './rng.js';
 export { ProgressBar, formatSeconds, type ProgressOptions } from './progress.js';
 export { resolveWorkerUrl, workerExecArgv } from './worker-url.js';
-export { machineInfo, timeMedian, type BenchRecord, type BenchmarkModule, type MachineInfo } from './bench.js';
+export { PYTORCH_ANCHOR_SOURCE, PYTORCH_TRAIN_STEP_ANCHORS, machineInfo, timeMedian, type BenchRecord, type BenchmarkModule, type MachineInfo } from './bench.js';

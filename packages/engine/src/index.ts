@@ -11,7 +11,7 @@ export { explainWasmFailure, tensorGrowthPerStep, WASM_HEAP_CAP_BYTES, wasmHeapB
 export { batchNormTrain, type BatchNormTrainResult } from './batch-norm.js';
 export { attention, splitHeads, mergeHeads } from './attention.js';
 export { layerNorm } from './layer-norm.js';
-export { registerWasmTrainingKernels, setConvGemmMaxMap, wasmKernelNames, type WasmKernel } from './wasm-kernels/index.js';
+export { registerWasmTrainingKernels, setConvGemmMaxMap, setConvGemmMinChannels, wasmKernelNames, type WasmKernel } from './wasm-kernels/index.js';
 export { stockWasmKernel } from './wasm-kernels/stock.js';
 export { SimdGemm, relaxedSimdAvailable, type SimdGemmOptions, WasmCode, type WasmFunctionDef, WASM_I32, WASM_V128 } from './simd/index.js';
 export type {

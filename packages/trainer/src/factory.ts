@@ -4,7 +4,7 @@
  * URL (`hierFactorySpec`), so it must stay importable on its own.
  */
 import { Rng, resolveWorkerUrl } from '@hier-ts/core';
-import type { MetricLoss } from '@hier-ts/engine';
+import type { EmbeddingModel, MetricLoss } from '@hier-ts/engine';
 import type { TrainConfig } from './config.js';
 import type { FactoryContext, FactorySpec, ReplicaParts } from './replica.js';
 
@@ -19,14 +19,13 @@ export interface HierFactoryOptions {
   hierLrScale?: number;
 }
 
-export async function hierFactory(cfg: TrainConfig, ctx: FactoryContext): Promise<ReplicaParts> {
-  const o = ctx.options as HierFactoryOptions;
+/** The backbone + head a config asks for (weights from `load_from` when set): the model of every replica factory. */
+export async function modelFromConfig(cfg: TrainConfig, inChannels?: number): Promise<EmbeddingModel> {
   const { createModel, loadWeights } = await import('@hier-ts/backbones');
-  const { createMetricLoss, createHierLoss } = await import('@hier-ts/losses');
   const model = createModel(cfg.model, {
     imageSize: cfg.image_size,
     patchSize: cfg.model === 'vit_tiny' ? cfg.patch_size : undefined,
-    inChannels: o.inChannels,
+    inChannels,
     embeddingDim: cfg.emb,
     hypC: cfg.hyp_c,
     clipR: cfg.clip_r,
@@ -36,6 +35,13 @@ export async function hierFactory(cfg: TrainConfig, ctx: FactoryContext): Promis
     bnFreeze: cfg.model.startsWith('resnet') ? cfg.bn_freeze : undefined,
   });
   if (cfg.load_from) loadWeights(model, cfg.load_from);
+  return model;
+}
+
+export async function hierFactory(cfg: TrainConfig, ctx: FactoryContext): Promise<ReplicaParts> {
+  const o = ctx.options as HierFactoryOptions;
+  const model = await modelFromConfig(cfg, o.inChannels);
+  const { createMetricLoss, createHierLoss } = await import('@hier-ts/losses');
   const mining = ctx.lossRng;
   const gumbel = new Rng(cfg.seed + 1);
   let metric: MetricLoss | null = null;

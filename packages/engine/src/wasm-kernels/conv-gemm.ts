@@ -52,12 +52,20 @@ export function geometryOf(info: tf.backend_util.Conv2DInfo): ConvGeometry {
 }
 
 /**
- * Largest output map (oh·ow per image) that goes to the patch GEMM. Measured on ResNet-18@64 (CPU s per training
- * step at batch 4/16/32/64, see README): 2×2 and 4×4 maps win at every batch size, 8×8 breaks even or wins
- * slightly, and sending the 16×16 maps too costs ~8% at batch 64 (XNNPACK's implicit patches beat the explicit
- * copy there). 0 turns the path off (tests and benchmarks).
+ * Largest output map (oh·ow per image) that goes to the patch GEMM whatever the channels. Measured on ResNet-18@64
+ * (CPU s per training step at batch 4/16/32/64, see README): 2×2 and 4×4 maps win at every batch size, 8×8 breaks
+ * even or wins slightly, and sending the 16×16 maps too costs ~8% at batch 64 (XNNPACK's implicit patches beat the
+ * explicit copy there). 0 turns the path off (tests and benchmarks).
  */
 let maxGemmMap = 64;
+/**
+ * Output channels from which larger maps go to the patch GEMM too. The patch matrix costs K = kh·kw·ci floats of
+ * copying per output position against K·co multiply-adds in each of the three products (forward, dX, dW), so its
+ * share falls as 1/co. Measured per 3×3 stride-1 convolution at batch 8 (GFLOP/s, XNNPACK with its packed filter
+ * cached / patch GEMM): co 256 at 14×14: 28 / 37 forward, 24 / 33 dX, 18 / 29 dW; co 128 at 28×28: 28 / 34,
+ * 26 / 27, 16 / 20; co 64 at 56×56: 27 / 25, 27 / 19, 15 / 13 (and at 16×16, batch 64, the same), so 64 stays.
+ */
+let minGemmChannels = 128;
 /** Largest patch matrix (floats) built at once: 128 MB; bigger convolutions stay on XNNPACK. */
 const MAX_COLS = 1 << 25;
 
@@ -68,10 +76,21 @@ export function setConvGemmMaxMap(v: number): number {
   return prev;
 }
 
+/**
+ * Sets the output channels from which maps of any size run as a patch GEMM (Infinity = only small maps); returns the
+ * previous value. For tests and benchmarks. The patch GEMM is off altogether while the largest map is 0.
+ */
+export function setConvGemmMinChannels(v: number): number {
+  const prev = minGemmChannels;
+  minGemmChannels = v;
+  return prev;
+}
+
 /** Whether this convolution (dilation 1) should run as a patch GEMM. */
 export function preferConvGemm(g: ConvGeometry): boolean {
+  if (maxGemmMap <= 0 || !(g.oh > 0 && g.ow > 0 && g.n > 0 && g.ci > 0 && g.co > 0)) return false;
   const cols = g.n * g.oh * g.ow * g.kh * g.kw * g.ci;
-  return g.oh * g.ow <= maxGemmMap && cols <= MAX_COLS && g.oh > 0 && g.ow > 0 && g.n > 0 && g.ci > 0 && g.co > 0;
+  return cols <= MAX_COLS && (g.oh * g.ow <= maxGemmMap || g.co >= minGemmChannels);
 }
 
 /** A Float32Array over the whole wasm heap and the float offset of `view` in it (so copyWithin can move runs). */

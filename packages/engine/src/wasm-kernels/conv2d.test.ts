@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compareBackends, randomArray, wasmFootprint } from '../__fixtures__/compare.js';
 import { initBackend } from '../backend.js';
 import { tf } from '../tf.js';
-import { setConvGemmMaxMap } from './conv-gemm.js';
+import { type ConvGeometry, preferConvGemm, setConvGemmMaxMap } from './conv-gemm.js';
 import { conv2dKernel, setPointwiseConvGemm } from './conv2d.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
@@ -66,6 +66,25 @@ describe('Conv2D on wasm matches the cpu backend', () => {
       });
     }
   }
+
+  it('sends small maps and wide outputs to the patch GEMM, 64-channel large maps and huge patch matrices to XNNPACK', () => {
+    const conv3 = (n: number, hw: number, ci: number, co: number, stride = 1): ConvGeometry => {
+      const o = Math.ceil(hw / stride);
+      return { n, h: hw, w: hw, ci, kh: 3, kw: 3, co, oh: o, ow: o, sh: stride, sw: stride, top: 1, left: 1 };
+    };
+    expect(preferConvGemm(conv3(64, 8, 128, 128))).toBe(true); // ResNet-18@64 layer2: small map
+    expect(preferConvGemm(conv3(64, 16, 64, 64))).toBe(false); // ResNet-18@64 layer1
+    expect(preferConvGemm(conv3(8, 56, 64, 64))).toBe(false); // ResNet-50@224 layer1
+    expect(preferConvGemm(conv3(8, 14, 256, 256))).toBe(true); // ResNet-50@224 layer3: co 256
+    expect(preferConvGemm(conv3(8, 56, 128, 128, 2))).toBe(true); // layer2's strided entry, 28×28 out
+    expect(preferConvGemm(conv3(64, 56, 128, 128))).toBe(false); // patch matrix over 128 MB
+    const prev = setConvGemmMaxMap(0);
+    try {
+      expect(preferConvGemm(conv3(8, 14, 256, 256))).toBe(false); // 0 turns the path off altogether
+    } finally {
+      setConvGemmMaxMap(prev);
+    }
+  });
 
   it('gives back every tensor and wasm buffer it allocates, and leaves its inputs intact', async () => {
     await initBackend('wasm');

@@ -11,7 +11,7 @@ import type { WasmKernel } from './types.js';
 import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
 
 export type { WasmKernel } from './types.js';
-export { setConvGemmMaxMap } from './conv-gemm.js';
+export { setConvGemmMaxMap, setConvGemmMinChannels } from './conv-gemm.js';
 
 const KERNELS: WasmKernel[] = [conv2dKernel, conv2dBackpropFilterKernel, conv2dBackpropInputKernel, batchMatMulKernel, unsortedSegmentSumKernel, maxPoolGradKernel, sumKernel, meanKernel, identityKernel, castKernel];
 
