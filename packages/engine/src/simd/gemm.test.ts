@@ -105,6 +105,27 @@ describe('SimdGemm', () => {
       }
     });
   }
+  for (const opts of [{}, { mr: 4, nrv: 2 }, { mr: 1, nrv: 3 }, { unroll: 3 }]) {
+    it(`packTransposed (along A's rows, in bands) packs Aᵀ exactly as the strided pack does (${JSON.stringify(opts)})`, () => {
+      const g = SimdGemm.create(opts);
+      // k across several 64-row bands and a partial one; column counts with and without a partial block; lda > rows
+      for (const [rows, k, lda, r0] of [[1, 1, 1, 0], [5, 3, 7, 1], [17, 130, 20, 2], [64, 200, 64, 0], [34, 514, 40, 5]] as const) {
+        const offset = 3;
+        const a = rand(offset + k * lda);
+        const bytes = g.rowBlocksBytes(rows, k);
+        const want = g.alloc(bytes);
+        const got = g.alloc(bytes);
+        // Fill both with garbage first, so any float the new path leaves unwritten shows.
+        g.f32.fill(7, want >> 2, (want + bytes) >> 2);
+        g.f32.fill(7, got >> 2, (got + bytes) >> 2);
+        g.packStrided(a, offset + r0, rows, k, 1, lda, want, g.mr);
+        g.packTransposed(a, offset + r0, rows, k, lda, got);
+        const f = g.f32;
+        expect(Array.from(f.subarray(got >> 2, (got + bytes) >> 2)), `${rows}x${k} lda ${lda}`).toEqual(Array.from(f.subarray(want >> 2, (want + bytes) >> 2)));
+      }
+    });
+  }
+
   it('gemmRows refuses a kernel built with k unrolling', () => {
     const g = SimdGemm.create({ unroll: 2 });
     expect(() => g.gemmRows(64, 4, 1, 64, 1, 4, 64, 12)).toThrow(/unroll 1/);

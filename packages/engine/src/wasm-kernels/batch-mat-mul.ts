@@ -113,7 +113,7 @@ function simdProduct(aInfo: tf.TensorInfo, bInfo: tf.TensorInfo, tA: boolean, tB
   try {
     const blocks = Math.ceil(rows / g.mr);
     // Row-major A is multiplied in place (`gemmRows`: a memcpy into the kernel's memory instead of packing);
-    // a transposed A is packed into row blocks.
+    // a transposed A is packed into row blocks, along its rows (`packTransposed`).
     const inPlace = !tA && g.unroll === 1;
     const aPtr = g.alloc(inPlace ? blocks * g.mr * k * 4 : g.rowBlocksBytes(rows, k));
     const bPtr = g.alloc(g.panelsBytes(n, k));
@@ -127,7 +127,8 @@ function simdProduct(aInfo: tf.TensorInfo, bInfo: tf.TensorInfo, tA: boolean, tB
       const aOffset = (batchA > 1 ? p : 0) * m * k;
       if (p === 0 || batchA > 1) {
         if (inPlace) g.f32.set(av.subarray(aOffset, aOffset + rows * k), aPtr >> 2);
-        else g.packStrided(av, aOffset, rows, k, tA ? 1 : k, tA ? m : 1, aPtr, g.mr);
+        else if (tA) g.packTransposed(av, aOffset, rows, k, m, aPtr);
+        else g.packStrided(av, aOffset, rows, k, k, 1, aPtr, g.mr);
       }
       if (p === 0 || batchB > 1) g.packStrided(bv, (batchB > 1 ? p : 0) * k * n, n, k, tB ? k : 1, tB ? 1 : n, bPtr, g.nr);
       for (let b0 = 0; b0 < blocks; b0 += chunk) {
