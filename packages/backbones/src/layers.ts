@@ -75,7 +75,5 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
   return x.rank === 2 ? y : tf.reshape(y, [...lead, outDim]);
 }
 
-/** Exact GELU, 0.5·x·(1 + erf(x/√2)) (the tanh form is off by ~2e-4). */
-export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2))));
-}
+/** Exact GELU (@hier-ts/engine's, with a backward that keeps only x). */
+export { gelu } from '@hier-ts/engine';

@@ -10,6 +10,7 @@ export { detach, straightThrough, readFloat32 } from './autograd.js';
 export { explainWasmFailure, tensorGrowthPerStep, WASM_HEAP_CAP_BYTES, wasmHeapBytes } from './memory.js';
 export { batchNormTrain, type BatchNormTrainResult } from './batch-norm.js';
 export { attention, splitHeads, mergeHeads } from './attention.js';
+export { gelu } from './gelu.js';
 export { layerNorm } from './layer-norm.js';
 export { registerWasmTrainingKernels, setConvGemmMaxMap, setConvGemmMinChannels, wasmKernelNames, type WasmKernel } from './wasm-kernels/index.js';
 export { stockWasmKernel } from './wasm-kernels/stock.js';

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compareBackends, randomArray, wasmFootprint } from '../__fixtures__/compare.js';
 import { initBackend } from '../backend.js';
 import { tf } from '../tf.js';
-import { meanKernel, sumKernel } from './block-reduce.js';
+import { MAX_POOL_CHANNELS, meanKernel, sumKernel } from './block-reduce.js';
 
 describe('Sum and Mean over a run of non-innermost axes on wasm', () => {
   beforeAll(async () => {
@@ -26,6 +26,9 @@ describe('Sum and Mean over a run of non-innermost axes on wasm', () => {
     ['a middle axis of rank 5', [2, 3, 4, 5, 2], 2, false],
     ['scattered axes (stock path)', [3, 4, 5, 2], [0, 2], false],
     ['one large run', [64, 40, 33, 3], [0, 1, 2], false],
+    // XNNPACK's pooling scratch row lives on the 64 KB wasm stack: 20,000 channels ran off it (heap corruption).
+    ['wider than the pooling limit (stock path)', [9, 20000], 0, false],
+    ['at the pooling limit', [9, MAX_POOL_CHANNELS], 0, true],
   ];
   for (const [name, shape, axis, keepDims] of cases) {
     it(`match cpu: ${name}`, async () => {

@@ -5,8 +5,18 @@ import type { WasmKernel } from './types.js';
 import { type KernelArgs, wrapInput } from './util.js';
 
 /**
+ * Most columns (channels) sent to XNNPACK's average pooling. Its pooling kernels take a scratch row of `channels`
+ * floats on the wasm stack (alloca), and tfjs-backend-wasm's stack is 64 KB: from ~16,300 channels a pooling of
+ * more than 2 rows ran off the stack, silently corrupting the heap below it (a ViT-S step at batch 8 summed the
+ * position-embedding gradient [8, 197·384] this way and crashed later in an unrelated free()). 4096 channels (16 KB)
+ * leaves room for the frames around it; wider reductions go to the stock kernel.
+ */
+export const MAX_POOL_CHANNELS = 4096;
+
+/**
  * When `axes` are one contiguous run [first..last] of `shape` that stops before the last axis, the reduction is a
- * column reduction of x viewed as [outer, rows, cols]; otherwise (innermost or scattered axes) null.
+ * column reduction of x viewed as [outer, rows, cols]; otherwise (innermost or scattered axes, or more than
+ * MAX_POOL_CHANNELS columns) null.
  */
 function middleBlock(shape: number[], axis: unknown): { first: number; last: number; outer: number; rows: number; cols: number } | null {
   const rank = shape.length;
@@ -20,7 +30,7 @@ function middleBlock(shape: number[], axis: unknown): { first: number; last: num
   const outer = prod(shape.slice(0, first));
   const rows = prod(shape.slice(first, last + 1));
   const cols = prod(shape.slice(last + 1));
-  return rows > 1 && outer > 0 && cols > 0 ? { first, last, outer, rows, cols } : null;
+  return rows > 1 && outer > 0 && cols > 0 && cols <= MAX_POOL_CHANNELS ? { first, last, outer, rows, cols } : null;
 }
 
 /**
