@@ -1,5 +1,6 @@
 import { Rng } from '@hier-ts/core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { compareBackends } from './__fixtures__/compare.js';
 import { initBackend } from './backend.js';
 import { gelu } from './gelu.js';
 import { tensorGrowthPerStep } from './memory.js';
@@ -50,6 +51,18 @@ describe('gelu', () => {
     expect(worstY).toBeLessThan(1e-6);
     expect(worstG).toBeLessThan(1e-6);
     tf.dispose([x, wt, value, y, ...grads]);
+  });
+
+  it('gives the same values and gradients on wasm (SIMD on the heap) and cpu (composed ops), odd sizes included', async () => {
+    for (const size of [1, 7, 8, 1003]) {
+      const xs = Float32Array.from({ length: size }, (_, i) => Math.sin(i * 1.7) * 5);
+      const { err, shapesMatch } = await compareBackends(() => {
+        const x = tf.tensor1d(xs);
+        return [gelu(x), tf.grad((t: tf.Tensor) => tf.sum(tf.mul(gelu(t), t)))(x)];
+      });
+      expect(shapesMatch).toBe(true);
+      expect(err, `size ${size}`).toBeLessThan(2e-6);
+    }
   });
 
   it('holds a quarter of the memory autograd through the formula holds between forward and backward', () => {

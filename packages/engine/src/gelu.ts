@@ -1,4 +1,5 @@
 import { tf } from './tf.js';
+import { geluOnWasmHeap } from './wasm-kernels/gelu-heap.js';
 
 const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
 
@@ -16,10 +17,12 @@ export function gelu(x: tf.Tensor): tf.Tensor {
     const [xi, save] = args as [tf.Tensor, tf.GradSaveFunc];
     save([xi]);
     return {
-      value: tf.tidy(() => tf.mul(tf.mul(xi, 0.5), tf.add(1, tf.erf(tf.mul(xi, Math.SQRT1_2))))),
+      value: geluOnWasmHeap(xi) ?? tf.tidy(() => tf.mul(tf.mul(xi, 0.5), tf.add(1, tf.erf(tf.mul(xi, Math.SQRT1_2))))),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) =>
         tf.tidy(() => {
           const [xs] = saved as [tf.Tensor];
+          const onHeap = geluOnWasmHeap(xs, dy);
+          if (onHeap) return onHeap;
           const cdf = tf.mul(tf.add(1, tf.erf(tf.mul(xs, Math.SQRT1_2))), 0.5);
           const pdf = tf.mul(tf.exp(tf.mul(tf.square(xs), -0.5)), INV_SQRT_2PI);
           return tf.mul(dy, tf.add(cdf, tf.mul(xs, pdf)));

@@ -204,6 +204,28 @@ export class Code {
   f32x4Add(): this {
     return this.simd(0xe4);
   }
+  f32x4Div(): this {
+    return this.simd(0xe7);
+  }
+  f32x4Max(): this {
+    return this.simd(0xe9);
+  }
+  /** v128.bitselect(a, b, mask): bits of a where mask is 1, of b elsewhere. */
+  v128Bitselect(): this {
+    return this.simd(0x52);
+  }
+  i32x4Add(): this {
+    return this.simd(0xae);
+  }
+  /** Shifts each i32 lane left by an i32 scalar operand. */
+  i32x4Shl(): this {
+    return this.simd(0xab);
+  }
+  /** v128.const of four equal int32 lanes. */
+  i32x4Const(v: number): this {
+    const b = [...new Uint8Array(new Int32Array([v, v, v, v]).buffer)];
+    return this.simd(0x0c, ...b);
+  }
   f32x4Sub(): this {
     return this.simd(0xe5);
   }
