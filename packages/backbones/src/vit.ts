@@ -103,10 +103,14 @@ export class ViTBody implements Body {
       const bt = i === 0 ? tap : undefined;
       const n1 = layerNorm(t, eps, p.get(`${b}.norm1.weight`), p.get(`${b}.norm1.bias`));
       bt?.(`block${i}.norm1`, n1, 'plain');
-      const qkv = linear(n1, p.get(`${b}.attn.qkv.weight`), this.config.qkvBias ? p.get(`${b}.attn.qkv.bias`) : undefined);
-      bt?.(`block${i}.qkv`, qkv, 'plain');
-      // [B, N, 3D] is (q | k | v) × head × head_dim along the last axis; the engine splits it without rank-5 transposes.
-      const [q, k, v] = splitHeads(qkv, h, 3) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
+      // The fused qkv weight [D, 3D] is (q | k | v) × head × head_dim along its columns. Three products against its
+      // column slices give the same numbers as slicing the [B, N, 3D] output, without copying (and, in the backward,
+      // zero-padding) that activation three times per block: only the small weight is sliced.
+      const wQkv = p.get(`${b}.attn.qkv.weight`);
+      const bQkv = this.config.qkvBias ? p.get(`${b}.attn.qkv.bias`) : undefined;
+      const qkvParts = [0, 1, 2].map((j) => linear(n1, tf.slice(wQkv, [0, j * d], [d, d]), bQkv && tf.slice(bQkv, [j * d], [d])));
+      if (bt) bt(`block${i}.qkv`, tf.concat(qkvParts, -1), 'plain');
+      const [q, k, v] = qkvParts.map((x) => splitHeads(x, h)[0]!) as [tf.Tensor4D, tf.Tensor4D, tf.Tensor4D];
       const probs = tf.softmax(tf.mul(tf.matMul(q, k, false, true), scale));
       bt?.(`block${i}.attn_probs`, probs, 'plain');
       const ctx = mergeHeads(tf.matMul(probs, v) as tf.Tensor4D);
