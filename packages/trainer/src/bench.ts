@@ -32,7 +32,7 @@ const CASES: Case[] = [
   { model: 'vit_tiny', size: 64, patch: 8, batch: 32, quickBatch: 16 },
 ];
 
-function benchConfig(c: Case, batch: number, replicas: number): TrainConfig {
+function benchConfig(c: Pick<Case, 'model' | 'size' | 'patch'>, batch: number, replicas: number): TrainConfig {
   return {
     ...defaultConfig(),
     model: c.model,
@@ -241,25 +241,8 @@ async function runAllCoreSteps(options: { quick: boolean; log: (line: string) =>
     const replicas = replicasFor(batch);
     const perReplica = batch / replicas;
     const microBatch = c.microBatch > 0 && c.microBatch < perReplica ? c.microBatch : 0;
-    const cfg: TrainConfig = {
-      ...defaultConfig(),
-      model: c.model,
-      image_size: c.size,
-      patch_size: c.patch ?? 16,
-      emb: 128,
-      batch_size: perReplica,
-      devices: replicas,
-      IPC: 2,
-      lambda2: 0,
-      micro_batch: microBatch,
-      optimizer: 'adamw',
-      lr: 1e-4,
-      warmup_epochs: 0,
-      epochs: 1,
-      progress: false,
-      backend: 'wasm',
-      replica_transport: 'threads',
-    };
+    // The e2e config with the anchors' step: no HIER term (the metric is the factory's mean(z²)), AdamW, no clipping.
+    const cfg: TrainConfig = { ...benchConfig(c, batch, replicas), lambda2: 0, micro_batch: microBatch, optimizer: 'adamw', clip_grad: 0 };
     const rng = new Rng(1);
     const images = Float32Array.from({ length: batch * c.size * c.size * 3 }, () => rng.normal());
     const input: LocalBatch = { images, shape: [batch, c.size, c.size, 3], labels: Int32Array.from({ length: batch }, (_, i) => i >> 1) };
