@@ -88,6 +88,9 @@ describe('runner', () => {
       for (const f of ['a.json', 'index.json', 'README.json', 'notes.md', 'sub/b.json']) fs.writeFileSync(path.join(dir, f), '{}');
       expect(collectFiles([dir]).map((f) => path.relative(dir, f))).toEqual(['a.json', 'sub/b.json']);
       expect(() => collectFiles([path.join(dir, 'missing')])).toThrow(/does not exist/);
+      // a folder and its subfolder, one of them spelled relative to the working directory: each file once
+      const relativeSub = path.relative(process.cwd(), path.join(dir, 'sub'));
+      expect(collectFiles([dir, relativeSub]).map((f) => path.basename(f))).toEqual(['a.json', 'b.json']);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }

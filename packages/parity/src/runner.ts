@@ -36,9 +36,13 @@ function isCaseFileName(name: string): boolean {
   return name.toLowerCase().endsWith('.json') && name.toLowerCase() !== 'index.json' && !name.toLowerCase().startsWith('readme');
 }
 
-/** Every candidate `*.json` under the given files/folders (recursive, sorted; index.json and README skipped). */
+/**
+ * Every candidate `*.json` under the given files/folders (recursive, sorted; index.json and README skipped), each
+ * file once even when two inputs reach it by different spellings (a folder and its subfolder, relative and absolute).
+ */
 export function collectFiles(inputs: readonly string[]): string[] {
   const out: string[] = [];
+  const seen = new Set<string>();
   const walk = (p: string): void => {
     let st: fs.Stats;
     try {
@@ -49,11 +53,15 @@ export function collectFiles(inputs: readonly string[]): string[] {
     if (st.isDirectory()) {
       for (const e of fs.readdirSync(p).sort()) walk(path.join(p, e));
     } else if (isCaseFileName(path.basename(p))) {
-      out.push(p);
+      const real = fs.realpathSync(p);
+      if (!seen.has(real)) {
+        seen.add(real);
+        out.push(p);
+      }
     }
   };
   for (const p of inputs) walk(p);
-  return [...new Set(out)];
+  return out;
 }
 
 export interface FileOutcome {
