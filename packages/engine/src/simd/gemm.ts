@@ -140,6 +140,42 @@ function gemmRowsFunction(mr: number, nrv: number, fma: boolean): FunctionDef {
   });
 }
 
+/**
+ * igemm(ind, blocks, b, panels, taps, ci, c, ldcBytes): an implicit-patch convolution with the same register tile.
+ * Row r of block blk reads, for each filter tap, `ci` contiguous floats from the byte address ind[(blk·taps + tap)·mr
+ * + r] (an input pixel, or a zero row where the tap falls in the padding), against B packed as panels with
+ * k = taps·ci (the HWIO filter as [kh·kw·ci, co]). No patch matrix is written: the k loop reloads mr pointers per tap.
+ */
+function igemmFunction(mr: number, nrv: number, fma: boolean): FunctionDef {
+  const nr = 4 * nrv;
+  const [IND, BLOCKS, B, PANELS, TAPS, CI, C, LDC] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const [p, blk, bp, ip, tap, cc, cp, bStride] = [8, 9, 10, 11, 12, 13, 14, 15];
+  const rowPtr = (r: number) => 16 + r;
+  return tileKernel('igemm', { mr, nrv, fma }, { params: 8, i32Locals: 8 + mr, PANELS, BLOCKS, C, LDC, p, blk, cp }, {
+    prologue: (c) => c.get(TAPS).get(CI).mul().i32(nr * 4).mul().set(bStride),
+    setup: (c) => c.get(B).get(p).get(bStride).mul().add().set(bp).get(IND).get(blk).get(TAPS).mul().i32(mr * 4).mul().add().set(ip),
+    kLoop: (c, t) => {
+      c.get(TAPS).set(tap);
+      c.loop(); // taps
+      for (let r = 0; r < mr; r++) c.get(ip).i32Load(r * 4).set(rowPtr(r));
+      c.inc(ip, mr * 4);
+      c.get(CI).set(cc);
+      c.loop(); // input channels
+      for (let h = 0; h < nrv; h++) c.get(bp).v128Load(4 * h * 4).set(t.bv(h));
+      for (let r = 0; r < mr; r++) {
+        c.get(rowPtr(r)).v128Load32Splat(0).set(t.av);
+        emitRowFma(c, t, r);
+        c.inc(rowPtr(r), 4);
+      }
+      c.inc(bp, nr * 4);
+      c.get(cc).i32(1).sub().tee(cc).brIf(0);
+      c.end();
+      c.get(tap).i32(1).sub().tee(tap).brIf(0);
+      c.end();
+    },
+  });
+}
+
 /** Rows of A that `packCols` walks per pass (their lines stay in L1 while every block takes its mr columns). */
 const PACK_COLS_ROWS = 64;
 
@@ -311,6 +347,7 @@ export class SimdGemm {
   readonly memory: WasmMemory;
   private readonly gemmFn: (a: number, blocks: number, b: number, panels: number, kp: number, c: number, ldcBytes: number) => void;
   private readonly gemmRowsFn: (a: number, ldaBytes: number, blocks: number, b: number, panels: number, k: number, c: number, ldcBytes: number) => void;
+  private readonly igemmFn: (ind: number, blocks: number, b: number, panels: number, taps: number, ci: number, c: number, ldcBytes: number) => void;
   private readonly packColsFn: (src: number, items: number, k: number, ldaBytes: number, dst: number, kp: number) => void;
   private readonly exports: Record<string, unknown>;
   private readonly packFn: (src: number, items: number, k: number, itemStride: number, kStride: number, dst: number, group: number, kp: number) => void;
@@ -326,6 +363,7 @@ export class SimdGemm {
     this.gemmFn = exports.gemm as SimdGemm['gemmFn'];
     this.gemmRowsFn = exports.gemmRows as SimdGemm['gemmRowsFn'];
     this.packColsFn = exports.packCols as SimdGemm['packColsFn'];
+    this.igemmFn = exports.igemm as SimdGemm['igemmFn'];
     this.packFn = exports.pack as SimdGemm['packFn'];
     this.exports = exports;
     this.view = new Float32Array(memory.buffer);
@@ -334,7 +372,7 @@ export class SimdGemm {
   static create(options: SimdGemmOptions = {}): SimdGemm {
     const { mr, nrv, unroll, fma } = tileOptions(options);
     const memory = new wasmApi.Memory({ initial: 16 });
-    const module = buildModule([gemmFunction(mr, nrv, fma, unroll), packFunction(), gemmRowsFunction(mr, nrv, fma), packColsFunction(mr), ...(options.extra ?? [])], 1);
+    const module = buildModule([gemmFunction(mr, nrv, fma, unroll), packFunction(), gemmRowsFunction(mr, nrv, fma), packColsFunction(mr), igemmFunction(mr, nrv, fma), ...(options.extra ?? [])], 1);
     return new SimdGemm(mr, 4 * nrv, unroll, fma, instantiate(module, memory), memory);
   }
 
@@ -452,5 +490,15 @@ export class SimdGemm {
       const blockFloats = kp * this.mr;
       for (let b = 0; b < Math.ceil(rows / this.mr); b++) mem.fill(0, (ptr >>> 2) + b * blockFloats + k * this.mr, (ptr >>> 2) + (b + 1) * blockFloats);
     }
+  }
+
+  /**
+   * C[blocks·mr, panels·nr] of a convolution from an indirection table at `ind` (i32 byte addresses, [blocks][taps][mr],
+   * each pointing at `ci` readable floats) and B packed as panels with k = taps·ci (requires unroll 1).
+   */
+  igemm(ind: number, blocks: number, b: number, panels: number, taps: number, ci: number, c: number, ldc: number): void {
+    if (blocks <= 0 || panels <= 0 || taps <= 0 || ci <= 0) return;
+    if (this.unroll !== 1) throw new RangeError('SimdGemm.igemm needs unroll 1 (B panels packed with kp = k)');
+    this.igemmFn(ind, blocks, b, panels, taps, ci, c, ldc * 4);
   }
 }

@@ -162,6 +162,10 @@ export class Code {
     this.bytes.push(0x38, 2, ...uleb(offset));
     return this;
   }
+  i32Load(offset = 0): this {
+    this.bytes.push(0x28, 2, ...uleb(offset));
+    return this;
+  }
   i32Store(offset = 0): this {
     this.bytes.push(0x36, 2, ...uleb(offset));
     return this;

@@ -62,7 +62,7 @@ let simdKernel: SimdGemm | null | undefined;
  * The thread's GEMM, or null where relaxed SIMD (FMA) is missing (then XNNPACK is faster) or the user set
  * HIER_SIMD_GEMM=0 (an escape hatch to run every product on XNNPACK).
  */
-function simdGemm(): SimdGemm | null {
+export function simdGemm(): SimdGemm | null {
   if (simdKernel === undefined) {
     if (process.env.HIER_SIMD_GEMM === '0') return (simdKernel = null);
     try {

@@ -5,6 +5,7 @@ import { initBackend } from '../backend.js';
 import { tf } from '../tf.js';
 import { type ConvGeometry, preferConvGemm, setConvGemmMaxMap } from './conv-gemm.js';
 import { conv2dKernel, setPointwiseConvGemm } from './conv2d.js';
+import { setConvIgemm } from './conv-igemm.js';
 
 type Pad = 'same' | 'valid' | number | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -30,6 +31,8 @@ const CASES: Case[] = [
   { name: '1x1 s1 same', x: [2, 5, 5, 8], k: [1, 1], co: 13, stride: 1, pad: 'same' },
   { name: '3x3 explicit asymmetric pad', x: [2, 5, 6, 3], k: [3, 3], co: 2, stride: 2, pad: [[0, 0], [2, 0], [0, 1], [0, 0]] },
   { name: '3x3 pad 3 > kernel', x: [2, 3, 3, 4], k: [3, 3], co: 3, stride: 1, pad: 3 },
+  { name: '3x3 s1 pad 1 @9x10, 20 channels (resnet layer1-like: implicit gemm by default)', x: [3, 9, 10, 20], k: [3, 3], co: 24, stride: 1, pad: 1 },
+  { name: '3x3 s2 same @11x11, 16 channels, odd output tail', x: [1, 11, 11, 16], k: [3, 3], co: 13, stride: 2, pad: 'same' },
   { name: '3x3 dilation 2 (stock path)', x: [2, 7, 7, 3], k: [3, 3], co: 4, stride: 1, pad: 'same', dilation: 2 },
 ];
 
@@ -42,9 +45,11 @@ describe('Conv2D on wasm matches the cpu backend', () => {
     expect(tf.getKernel('Conv2D', 'wasm')?.kernelFunc).toBe(conv2dKernel.kernelFunc);
   });
 
-  for (const [mode, maxMap, pointwise] of [
-    ['stock xnnpack', 0, false],
-    ['patch gemm', Number.POSITIVE_INFINITY, true],
+  for (const [mode, maxMap, pointwise, igemm] of [
+    ['stock xnnpack', 0, false, 'off'],
+    ['patch gemm', Number.POSITIVE_INFINITY, true, 'off'],
+    ['implicit gemm', 0, false, 'always'],
+    ['default dispatch', 64, true, 'auto'],
   ] as const) {
     for (const c of CASES) {
       it(`${c.name} (${mode})`, async () => {
@@ -54,12 +59,14 @@ describe('Conv2D on wasm matches the cpu backend', () => {
         const fv = randomArray(rng, fShape.reduce((a, b) => a * b));
         const prev = setConvGemmMaxMap(maxMap);
         const prevPointwise = setPointwiseConvGemm(pointwise);
+        const prevIgemm = setConvIgemm(igemm);
         let result: { err: number; shapesMatch: boolean };
         try {
           result = await compareBackends(() => tf.conv2d(tf.tensor4d(xv, c.x), tf.tensor4d(fv, fShape), c.stride, c.pad, 'NHWC', c.dilation ?? 1));
         } finally {
           setConvGemmMaxMap(prev);
           setPointwiseConvGemm(prevPointwise);
+          setConvIgemm(prevIgemm);
         }
         expect(result.shapesMatch).toBe(true);
         expect(result.err).toBeLessThan(2e-5);

@@ -1,6 +1,7 @@
 import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
 import { type ConvGeometry, geometryOf, im2col, preferConvGemm } from './conv-gemm.js';
+import { convIgemm, preferConvIgemm } from './conv-igemm.js';
 import { stockWasmKernel } from './stock.js';
 import type { WasmKernel } from './types.js';
 import { type KernelArgs, adoptOutput, requireNHWC, wrapInput } from './util.js';
@@ -42,7 +43,10 @@ function conv2d(args: KernelArgs): tf.TensorInfo {
       return tf.reshape(tf.matMul(x2, f), [g.n, g.oh, g.ow, g.co]);
     });
   }
-  if (!preferConvGemm(g)) return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+  if (!preferConvGemm(g)) {
+    if (preferConvIgemm(g)) return convIgemm(xInfo, fInfo, g, args.backend);
+    return stock.kernelFunc(args as Parameters<tf.KernelFunc>[0]) as tf.TensorInfo;
+  }
   return tf.tidy(() => {
     const cols = adoptOutput(im2col(xInfo, g, args.backend), args.backend) as tf.Tensor2D;
     const f = tf.reshape(wrapInput(fInfo, args.backend), [g.kh * g.kw * g.ci, g.co]) as tf.Tensor2D;
