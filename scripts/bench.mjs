@@ -22,8 +22,10 @@ for (const dir of dirs) {
   if (!fs.existsSync(benchFile)) continue;
   const name = path.basename(dir);
   if (only.length && !only.some((o) => name.includes(o))) continue;
-  console.error(`\n== ${name} benchmarks${quick ? ' (quick)' : ''}`);
   const mod = await import(pathToFileURL(benchFile).href);
+  // @hier-ts/core's bench.js holds the shared record helpers, not benchmarks.
+  if (typeof mod.runBenchmarks !== 'function') continue;
+  console.error(`\n== ${name} benchmarks${quick ? ' (quick)' : ''}`);
   try {
     const recs = await mod.runBenchmarks({ quick, log: (l) => console.error(`  ${l}`) });
     for (const r of recs) records.push({ ...r, machine: r.machine ?? machine, package: name, measuredAt: new Date().toISOString(), ...(quick ? { quick: true } : {}) });
