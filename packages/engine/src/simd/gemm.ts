@@ -36,6 +36,20 @@ function emitRowFma(c: Code, t: Tile, r: number): void {
 }
 
 /**
+ * One k step of a tile whose A rows are read through per-row pointers (gemmRows, igemm): the B vectors at `bp`, then
+ * per row a splat of the float at its pointer and its FMAs; every row pointer advances one float, `bp` one panel row.
+ */
+function emitRowPointerStep(c: Code, t: Tile, rowPtr: (r: number) => number, bp: number): void {
+  for (let h = 0; h < t.nrv; h++) c.get(bp).v128Load(4 * h * 4).set(t.bv(h));
+  for (let r = 0; r < t.mr; r++) {
+    c.get(rowPtr(r)).v128Load32Splat(0).set(t.av);
+    emitRowFma(c, t, r);
+    c.inc(rowPtr(r), 4);
+  }
+  c.inc(bp, 4 * t.nrv * 4);
+}
+
+/**
  * A kernel function over panels (outer) × row blocks (inner): per (panel, block) `setup` sets the A/B pointers, the
  * accumulators start at zero, `kLoop` runs the k loop, and the mr × nr tile is stored to C at row blk·mr, column
  * p·nr. Params and i32 locals come first (`params` + `i32Locals` of them, p/blk/cp among the locals), then the
@@ -127,13 +141,7 @@ function gemmRowsFunction(mr: number, nrv: number, fma: boolean): FunctionDef {
     kLoop: (c, t) => {
       c.get(K).set(kk);
       c.loop();
-      for (let h = 0; h < nrv; h++) c.get(bp).v128Load(4 * h * 4).set(t.bv(h));
-      for (let r = 0; r < mr; r++) {
-        c.get(rowPtr(r)).v128Load32Splat(0).set(t.av);
-        emitRowFma(c, t, r);
-        c.inc(rowPtr(r), 4);
-      }
-      c.inc(bp, nr * 4);
+      emitRowPointerStep(c, t, rowPtr, bp);
       c.get(kk).i32(1).sub().tee(kk).brIf(0);
       c.end();
     },
@@ -161,13 +169,7 @@ function igemmFunction(mr: number, nrv: number, fma: boolean): FunctionDef {
       c.inc(ip, mr * 4);
       c.get(CI).set(cc);
       c.loop(); // input channels
-      for (let h = 0; h < nrv; h++) c.get(bp).v128Load(4 * h * 4).set(t.bv(h));
-      for (let r = 0; r < mr; r++) {
-        c.get(rowPtr(r)).v128Load32Splat(0).set(t.av);
-        emitRowFma(c, t, r);
-        c.inc(rowPtr(r), 4);
-      }
-      c.inc(bp, nr * 4);
+      emitRowPointerStep(c, t, rowPtr, bp);
       c.get(cc).i32(1).sub().tee(cc).brIf(0);
       c.end();
       c.get(tap).i32(1).sub().tee(tap).brIf(0);
