@@ -62,38 +62,42 @@ function emitPhi(c: Code, base: number): void {
 const UNROLL = 2;
 const LOCALS = Object.keys(L).length;
 
-/** gelu(x, y, groups): y = x·Φ(x) over `groups` runs of UNROLL·4 floats at byte offsets x and y. */
-function forwardFunction(): FunctionDef {
-  const [X, Y, N, i] = [0, 1, 2, 3];
-  const base = (u: number) => 4 + u * LOCALS;
+/**
+ * A loop over `groups` runs of UNROLL·4 floats. Params: `pointers` byte offsets (x first), then the group count.
+ * Each iteration loads x, leaves Φ and e per vector (emitPhi), lets `store` write vector u from its locals, and
+ * advances every pointer by one run.
+ */
+function groupLoop(name: string, pointers: number, store: (c: Code, locals: number, u: number) => void): FunctionDef {
+  const X = 0;
+  const N = pointers;
+  const i = pointers + 1;
+  const base = (u: number) => pointers + 2 + u * LOCALS;
   const c = new Code();
   c.block().loop();
   c.get(i).get(N).ltU().eqz().brIf(1);
   for (let u = 0; u < UNROLL; u++) c.get(X).v128Load(16 * u).set(base(u) + L.x);
   for (let u = 0; u < UNROLL; u++) emitPhi(c, base(u));
-  for (let u = 0; u < UNROLL; u++) c.get(Y).get(base(u) + L.x).get(base(u) + L.phi).f32x4Mul().v128Store(16 * u);
-  c.inc(X, 16 * UNROLL).inc(Y, 16 * UNROLL).inc(i, 1).br(0).end().end();
-  return { name: 'geluForward', params: [I32, I32, I32], results: [], locals: [I32, ...new Array(UNROLL * LOCALS).fill(V128)], body: c };
+  for (let u = 0; u < UNROLL; u++) store(c, base(u), u);
+  for (let p = 0; p < pointers; p++) c.inc(p, 16 * UNROLL);
+  c.inc(i, 1).br(0).end().end();
+  return { name, params: new Array(pointers + 1).fill(I32), results: [], locals: [I32, ...new Array(UNROLL * LOCALS).fill(V128)], body: c };
 }
 
+/** gelu(x, y, groups): y = x·Φ(x). */
+const forwardFunction = () =>
+  groupLoop('geluForward', 2, (c, l, u) => {
+    const Y = 1;
+    c.get(Y).get(l + L.x).get(l + L.phi).f32x4Mul().v128Store(16 * u);
+  });
+
 /** geluGrad(x, dy, dx, groups): dx = dy·(Φ(x) + x·φ(x)). */
-function backwardFunction(): FunctionDef {
-  const [X, DY, DX, N, i] = [0, 1, 2, 3, 4];
-  const base = (u: number) => 5 + u * LOCALS;
-  const c = new Code();
-  c.block().loop();
-  c.get(i).get(N).ltU().eqz().brIf(1);
-  for (let u = 0; u < UNROLL; u++) c.get(X).v128Load(16 * u).set(base(u) + L.x);
-  for (let u = 0; u < UNROLL; u++) emitPhi(c, base(u));
-  for (let u = 0; u < UNROLL; u++) {
-    const l = base(u);
+const backwardFunction = () =>
+  groupLoop('geluGrad', 3, (c, l, u) => {
+    const [DY, DX] = [1, 2];
     c.get(DX);
     c.get(l + L.x).get(l + L.e).f32x4Mul().f32x4Const(INV_SQRT_2PI).f32x4Mul().get(l + L.phi).f32x4Add();
     c.get(DY).v128Load(16 * u).f32x4Mul().v128Store(16 * u);
-  }
-  c.inc(X, 16 * UNROLL).inc(DY, 16 * UNROLL).inc(DX, 16 * UNROLL).inc(i, 1).br(0).end().end();
-  return { name: 'geluGrad', params: [I32, I32, I32, I32], results: [], locals: [I32, ...new Array(UNROLL * LOCALS).fill(V128)], body: c };
-}
+  });
 
 interface GeluExports {
   geluForward(x: number, y: number, groups: number): void;
