@@ -1,5 +1,6 @@
 import type { tf } from '../tf.js';
 import type { ConvGeometry } from './conv-gemm.js';
+import type { SimdGemm } from '../simd/gemm.js';
 import { simdGemm } from './batch-mat-mul.js';
 import { asWasmBackend } from './util.js';
 
@@ -27,18 +28,28 @@ const MIN_CHANNELS = 16;
 /** Kernel memory per call (x, table, filter panels, output): beyond it, XNNPACK. */
 const MAX_BYTES = 512 * 2 ** 20;
 
-function bytesFor(g: ConvGeometry, mr: number, nr: number): number {
+/** Sizes of one implicit-GEMM call and the kernel memory they need (byte sizes of x, zero row, table, panels, C). */
+function layoutOf(g: ConvGeometry, k: SimdGemm) {
   const rows = g.n * g.oh * g.ow;
-  const blocks = Math.ceil(rows / mr);
-  const ldc = Math.ceil(g.co / nr) * nr;
-  return 4 * (g.n * g.h * g.w * g.ci + g.ci + blocks * g.kh * g.kw * mr + Math.ceil(g.co / nr) * nr * g.kh * g.kw * g.ci + blocks * mr * ldc);
+  const taps = g.kh * g.kw;
+  const depth = taps * g.ci;
+  const blocks = Math.ceil(rows / k.mr);
+  const ldc = Math.ceil(g.co / k.nr) * k.nr;
+  const bytes = {
+    x: g.n * g.h * g.w * g.ci * 4,
+    zero: g.ci * 4,
+    table: blocks * taps * k.mr * 4,
+    panels: k.panelsBytes(g.co, depth),
+    c: blocks * k.mr * ldc * 4,
+  };
+  return { rows, taps, depth, blocks, ldc, bytes, total: bytes.x + bytes.zero + bytes.table + bytes.panels + bytes.c };
 }
 
 /** Whether this convolution (dilation 1, not taken by the patch GEMM) should run as an implicit GEMM. */
 export function preferConvIgemm(g: ConvGeometry): boolean {
   if (mode === 'off' || (mode === 'auto' && g.ci < MIN_CHANNELS)) return false;
   const k = simdGemm();
-  return k !== null && k.unroll === 1 && bytesFor(g, k.mr, k.nr) <= MAX_BYTES;
+  return k !== null && k.unroll === 1 && layoutOf(g, k).total <= MAX_BYTES;
 }
 
 /** y = conv(x, W) for NHWC x and HWIO W, on the thread's FMA GEMM. Call after `preferConvIgemm(g)`. */
@@ -50,19 +61,15 @@ export function convIgemm(xInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGeo
   const xv = wasm.typedArrayFromHeap(xInfo) as Float32Array;
   const fv = wasm.typedArrayFromHeap(fInfo) as Float32Array;
   const ov = wasm.typedArrayFromHeap(out) as Float32Array;
-  const rows = g.n * g.oh * g.ow;
-  const taps = g.kh * g.kw;
-  const depth = taps * g.ci;
+  const { rows, taps, depth, blocks, ldc, bytes } = layoutOf(g, k);
   const { mr, nr } = k;
-  const blocks = Math.ceil(rows / mr);
-  const ldc = Math.ceil(g.co / nr) * nr;
   const mark = k.mark();
   try {
-    const xPtr = k.alloc(xv.length * 4);
-    const zeroPtr = k.alloc(g.ci * 4);
-    const indPtr = k.alloc(blocks * taps * mr * 4);
-    const bPtr = k.alloc(k.panelsBytes(g.co, depth));
-    const cPtr = k.alloc(blocks * mr * ldc * 4);
+    const xPtr = k.alloc(bytes.x);
+    const zeroPtr = k.alloc(bytes.zero);
+    const indPtr = k.alloc(bytes.table);
+    const bPtr = k.alloc(bytes.panels);
+    const cPtr = k.alloc(bytes.c);
     k.f32.set(xv, xPtr >>> 2);
     k.f32.fill(0, zeroPtr >>> 2, (zeroPtr >>> 2) + g.ci);
     // The HWIO filter is already [kh·kw·ci, co]: B items are its columns (stride 1), k runs down its rows.
