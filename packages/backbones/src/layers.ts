@@ -55,16 +55,6 @@ export function batchNorm(x: tf.Tensor4D, p: ParamStore, prefix: string, o: Batc
   return y as tf.Tensor4D;
 }
 
-/** LayerNorm over the last axis with the biased variance, as torch.nn.LayerNorm. */
-export function layerNorm(x: tf.Tensor, eps: number, gamma?: tf.Tensor, beta?: tf.Tensor): tf.Tensor {
-  const axis = x.rank - 1;
-  const { mean, variance } = tf.moments(x, axis, true);
-  let y = tf.mul(tf.sub(x, mean), tf.rsqrt(tf.add(variance, eps)));
-  if (gamma) y = tf.mul(y, gamma);
-  if (beta) y = tf.add(y, beta);
-  return y;
-}
-
 /** y = x·W + b with W stored [in, out]; any leading shape. */
 export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
   const inDim = x.shape[x.rank - 1]!;
@@ -75,5 +65,8 @@ export function linear(x: tf.Tensor, w: tf.Tensor, b?: tf.Tensor): tf.Tensor {
   return x.rank === 2 ? y : tf.reshape(y, [...lead, outDim]);
 }
 
-/** Exact GELU (@hier-ts/engine's, with a backward that keeps only x). */
-export { gelu } from '@hier-ts/engine';
+/**
+ * LayerNorm (torch.nn.LayerNorm, closed-form backward) and exact GELU (backward that keeps only x): @hier-ts/engine's,
+ * which the ViT blocks and the head use as they are.
+ */
+export { gelu, layerNorm } from '@hier-ts/engine';
