@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type BenchRecord, PYTORCH_ANCHOR_SOURCE, PYTORCH_TRAIN_STEP_ANCHORS, Rng, machineInfo, timeMedian } from '@hier-ts/core';
-import { initBackend, tf } from '@hier-ts/engine';
+import { countFlops, initBackend, measureFmaPeak, tf } from '@hier-ts/engine';
 import { createModel, type ModelOptions } from './registry.js';
 import { createTrainStep } from './step.js';
 
@@ -70,9 +70,12 @@ async function runCases(keys: string[], options: { quick: boolean; log: (line: s
     try {
       // CPU time beside wall time: on a shared machine it is the steadier figure (one wasm thread = one core).
       const cpuSamples: number[] = [];
+      // The untimed warm-up step also counts the step's floating-point work (countFlops: the wrapper costs nothing).
+      let flops = 0;
       const timedStep = async () => {
         const c0 = process.cpuUsage();
-        await step(x);
+        if (cpuSamples.length === 0) flops = (await countFlops(() => step(x))).flops;
+        else await step(x);
         const c = process.cpuUsage(c0);
         cpuSamples.push((c.user + c.system) / 1e6);
       };
@@ -80,6 +83,8 @@ async function runCases(keys: string[], options: { quick: boolean; log: (line: s
       const cpuTimed = cpuSamples.slice(1).sort((a, b) => a - b);
       const cpuStepSeconds = cpuTimed[Math.floor(cpuTimed.length / 2)] ?? Number.NaN;
       const value = batch / t.median;
+      const peak = await measureFmaPeak({ threads: 1 });
+      const gflopPerImage = flops / batch / 1e9;
       const rec: BenchRecord = {
         id: recordId(c),
         value,
@@ -98,6 +103,10 @@ async function runCases(keys: string[], options: { quick: boolean; log: (line: s
           samples: t.samples,
           cpuStepSeconds,
           cpuImagesPerSecond: batch / cpuStepSeconds,
+          gflopPerImage: Math.round(gflopPerImage * 1000) / 1000,
+          gflops: Math.round(gflopPerImage * value * 10) / 10,
+          fmaPeakGflops1Thread: Math.round(peak.gflops * 10) / 10,
+          fractionOfFmaPeak: Math.round(((gflopPerImage * value) / peak.gflops) * 1000) / 1000,
         },
         backend: choice.backend,
         machine,
@@ -107,7 +116,7 @@ async function runCases(keys: string[], options: { quick: boolean; log: (line: s
       const anchor = PYTORCH_TRAIN_STEP_ANCHORS[c.key];
       if (anchor) (rec.params as Record<string, unknown>).pytorchAllCores = { value: anchor.value, source: `${PYTORCH_ANCHOR_SOURCE} (${anchor.note})` };
       const versus = anchor ? `; PyTorch on all cores ${anchor.value}` : '';
-      const line = `${recordId(c)}: ${value.toFixed(2)} img/s on one core (batch ${batch}, micro-batch ${microBatch}, ${t.median.toFixed(2)} s/step${versus})`;
+      const line = `${recordId(c)}: ${value.toFixed(2)} img/s on one core (batch ${batch}, micro-batch ${microBatch}, ${t.median.toFixed(2)} s/step${versus}); ${(gflopPerImage * value).toFixed(1)} GFLOP/s = ${(((gflopPerImage * value) / peak.gflops) * 100).toFixed(0)} % of one core's FMA peak`;
       (rec.params as Record<string, unknown>).line = line;
       records.push(rec);
       log(line);

@@ -31,4 +31,4 @@ export {
 export { hashValues, checksumU32, HASH_KINDS, type HashKind } from './hash.js';
 export { modelParitySuite, modelOptionsFromDoc, PARITY_RTOL_CPU, PARITY_RTOL_GPU } from './parity.js';
 export const PACKAGE = '@hier-ts/backbones';
-export { createTrainStep, type TrainStepOptions } from './step.js';
+export { createTrainStep, trainStepFlopsPerImage, type TrainStepOptions } from './step.js';

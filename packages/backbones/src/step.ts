@@ -1,5 +1,5 @@
 import { HierError } from '@hier-ts/core';
-import { explainWasmFailure, tf } from '@hier-ts/engine';
+import { countFlops, explainWasmFailure, tf } from '@hier-ts/engine';
 import type { HierModel } from './model.js';
 
 export interface TrainStepOptions {
@@ -57,4 +57,21 @@ export function createTrainStep(model: HierModel, options: TrainStepOptions = {}
     return total;
   };
   return { step, dispose: () => optimizer.dispose() };
+}
+
+/**
+ * Floating-point work per image of `createTrainStep`'s step for `model` (convolutions and matrix products, forward and
+ * backward; `countFlops`), measured by running one step on `images` random inputs of [size, size, channels]. The
+ * step updates the model's weights: pass a model made for the purpose.
+ */
+export async function trainStepFlopsPerImage(model: HierModel, size: number, channels = 3, images = 2): Promise<{ perImage: number; byKernel: Record<string, number> }> {
+  const x = tf.randomNormal([images, size, size, channels]) as tf.Tensor4D;
+  const { step, dispose } = createTrainStep(model);
+  try {
+    const { flops, byKernel } = await countFlops(() => step(x));
+    return { perImage: flops / images, byKernel: Object.fromEntries(Object.entries(byKernel).map(([k, v]) => [k, v / images])) };
+  } finally {
+    dispose();
+    x.dispose();
+  }
 }

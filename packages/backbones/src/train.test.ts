@@ -1,7 +1,8 @@
 import { Rng } from '@hier-ts/core';
 import { initBackend, tensorGrowthPerStep, tf } from '@hier-ts/engine';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createModel, createTrainStep } from './index.js';
+import { countFlops } from '@hier-ts/engine';
+import { createModel, createTrainStep, trainStepFlopsPerImage } from './index.js';
 
 // Gradient steps on wasm rely on the engine's Conv2DBackpropFilter kernel (missing in stock wasm).
 function images(n: number, s: number, c: number, seed = 1): tf.Tensor4D {
@@ -80,6 +81,24 @@ describe('training steps (wasm, small shapes)', () => {
     expect(last).toBeLessThan(first);
     dispose();
     x.dispose();
+    m.dispose();
+  });
+  it('trainStepFlopsPerImage: the per-image work does not depend on how many images measure it, and is 2–3× the forward', async () => {
+    const opts = { imageSize: 32, patchSize: 8, depth: 2 };
+    const [ma, mb] = [createModel('vit_tiny', opts), createModel('vit_tiny', opts)];
+    const two = await trainStepFlopsPerImage(ma, 32, 3, 2);
+    const three = await trainStepFlopsPerImage(mb, 32, 3, 3);
+    ma.dispose();
+    mb.dispose();
+    expect(three.perImage).toBeCloseTo(two.perImage, 0);
+    const m = createModel('vit_tiny', opts);
+    const x = images(1, 32, 3);
+    const fwd = await countFlops(() => m.embed(x, 'eval'));
+    // Backward = input and weight gradients of every product, except the frozen patch embedding's.
+    expect(two.perImage).toBeGreaterThan(2.5 * fwd.flops);
+    expect(two.perImage).toBeLessThan(3 * fwd.flops);
+    expect(Object.keys(two.byKernel)).toContain('BatchMatMul');
+    tf.dispose([x, fwd.result]);
     m.dispose();
   });
 });

@@ -2,11 +2,13 @@
  * Engine benchmarks: GFLOP/s of the wasm training kernels on ResNet-50 layer shapes (batch 16) and of a 1024²
  * matmul, next to the stock wasm kernels they replace. `pnpm bench` collects them; `quick` times each once.
  */
+import os from 'node:os';
 import { type BenchRecord, machineInfo, timeMedian } from '@hier-ts/core';
 import { attention, mergeHeads, splitHeads } from './attention.js';
 import { initBackend } from './backend.js';
 import { batchNormTrain } from './batch-norm.js';
 import { layerNorm } from './layer-norm.js';
+import { measureFmaPeak } from './roofline.js';
 import { tf } from './tf.js';
 import { adoptOutput } from './wasm-kernels/util.js';
 import { stockWasmKernel } from './wasm-kernels/stock.js';
@@ -93,11 +95,20 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
     tf.dispose([x, w, dy]);
   }
 
+  // The ceiling of everything above and below: register-only f32x4.relaxed_madd, one core and all cores at once.
+  for (const threads of [1, os.cpus().length]) {
+    const peak = await measureFmaPeak({ threads });
+    const id = threads === 1 ? 'kernel.fma-peak.1t' : 'kernel.fma-peak';
+    const value = Math.round(peak.gflops * 10) / 10;
+    records.push({ id, value, unit: 'GFLOP/s', params: { threads, perThread: peak.perThread.map((v) => Math.round(v * 10) / 10), instruction: peak.instruction, memoryTraffic: 'none (registers only)' }, backend, machine });
+    log(`${id.padEnd(52)} ${value.toFixed(1).padStart(6)} GFLOP/s  (${threads} thread${threads > 1 ? 's' : ''})`);
+  }
+
   const n = 1024;
   const a = tf.randomUniform([n, n]);
   const b = tf.randomUniform([n, n]);
   const mmGflop = (2 * n * n * n) / 1e9;
-  record(`kernel.matmul.${n}`, mmGflop, (await timeMedian(() => tf.matMul(a, b).dispose(), quick ? 2 : 5, 1)).median, { n }, '~40 GF/s (XNNPACK, 1 thread)');
+  record(`kernel.matmul.${n}`, mmGflop, (await timeMedian(() => tf.matMul(a, b).dispose(), quick ? 2 : 5, 1)).median, { n, kernel: 'hier-ts FMA GEMM, 1 thread' });
   tf.dispose([a, b]);
 
   // The matmul gradient's shapes: Xᵀ·dY with a tall X (a 1×1 conv's filter gradient, ResNet-50 @56, batch 16).

@@ -11,10 +11,10 @@
  */
 import os from 'node:os';
 import { type BenchRecord, PYTORCH_ANCHOR_SOURCE, PYTORCH_TRAIN_STEP_ANCHORS, Rng, machineInfo } from '@hier-ts/core';
-import { currentBackend, initBackend } from '@hier-ts/engine';
+import { currentBackend, initBackend, measureFmaPeak } from '@hier-ts/engine';
 import { type TrainConfig, defaultConfig } from './config.js';
 import { meanSquareFactorySpec } from './bench-factory.js';
-import { hierFactory, hierFactorySpec } from './factory.js';
+import { hierFactory, hierFactorySpec, modelFromConfig } from './factory.js';
 import type { LocalBatch, StepReport } from './replica.js';
 import { type ReplicaDriver, startReplicas } from './replicas.js';
 import { createToyData } from './toy.js';
@@ -223,6 +223,40 @@ const STEP_CASES: StepCase[] = [
   { key: 'vit_small.224.b16', model: 'vit_small_patch16_224', size: 224, batch: 16, quickBatch: 4, within: 2 },
 ];
 
+/** Floating-point work per image of the step (`trainStepFlopsPerImage` on a throw-away model of the config, in this thread). */
+async function stepWork(cfg: TrainConfig): Promise<{ gflopPerImage: number; gflopPerImageByKernel: Record<string, number> }> {
+  const { trainStepFlopsPerImage } = await import('@hier-ts/backbones');
+  const model = (await modelFromConfig(cfg)) as Parameters<typeof trainStepFlopsPerImage>[0];
+  try {
+    const { perImage, byKernel } = await trainStepFlopsPerImage(model, cfg.image_size);
+    const round3 = (v: number) => Math.round(v / 1e6) / 1e3;
+    return { gflopPerImage: perImage / 1e9, gflopPerImageByKernel: Object.fromEntries(Object.entries(byKernel).map(([k, v]) => [k, round3(v)])) };
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * The step's rate against the machine's FMA peak: what it sustains now, and what the target rate would have to
+ * sustain. A target above the peak cannot be reached by any wasm kernel on this CPU, only by doing less work.
+ */
+function rooflineOf(work: { gflopPerImage: number; gflopPerImageByKernel: Record<string, number> }, imagesPerSecond: number, targetImagesPerSecond: number, peakGflops: number) {
+  const r = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
+  const achieved = work.gflopPerImage * imagesPerSecond;
+  const target = work.gflopPerImage * targetImagesPerSecond;
+  return {
+    gflopPerImage: r(work.gflopPerImage, 3),
+    gflopPerImageByKernel: work.gflopPerImageByKernel,
+    counted: 'convolutions and matrix products, forward + backward (countFlops); element-wise work not counted',
+    achievedGflops: r(achieved),
+    fmaPeakGflops: r(peakGflops),
+    achievedFractionOfPeak: r(achieved / peakGflops, 3),
+    targetImagesPerSecond: r(targetImagesPerSecond, 2),
+    targetGflops: r(target),
+    targetFractionOfPeak: r(target / peakGflops, 3),
+  };
+}
+
 /** One replica per core, as many as divide the batch into even (IPC = 2) slices. */
 function replicasFor(batch: number): number {
   let r = Math.max(1, Math.min(os.cpus().length, batch >> 1));
@@ -241,6 +275,9 @@ async function runAllCoreSteps(options: { quick: boolean; log: (line: string) =>
   const records: BenchRecord[] = [];
   const warmup = quick ? 1 : 2;
   const timed = quick ? 1 : 3;
+  // The ceiling of every record below: register-only FMA on every core at once, measured in this run.
+  const peak = await measureFmaPeak();
+  log(`fma peak (f32x4.relaxed_madd, ${peak.threads} threads, registers only): ${peak.gflops.toFixed(1)} GFLOP/s`);
   for (const c of STEP_CASES) {
     const batch = quick ? c.quickBatch : c.batch;
     const replicas = replicasFor(batch);
@@ -251,6 +288,7 @@ async function runAllCoreSteps(options: { quick: boolean; log: (line: string) =>
     const rng = new Rng(1);
     const images = Float32Array.from({ length: batch * c.size * c.size * 3 }, () => rng.normal());
     const input: LocalBatch = { images, shape: [batch, c.size, c.size, 3], labels: Int32Array.from({ length: batch }, (_, i) => i >> 1) };
+    const work = await stepWork(cfg);
     const driver = await startReplicas(cfg, { factory: meanSquareFactorySpec(), backendName: currentBackend()?.backend });
     try {
       const wall: number[] = [];
@@ -270,7 +308,9 @@ async function runAllCoreSteps(options: { quick: boolean; log: (line: string) =>
       const anchor = PYTORCH_TRAIN_STEP_ANCHORS[c.key]!;
       const ratio = value / anchor.value;
       const id = `train-step.${c.key}`;
+      const roofline = rooflineOf(work, value, (anchor.value / c.within), peak.gflops);
       log(`${id}: ${value.toFixed(2)} img/s on ${replicas} cores (${replicas} replicas × one pass of ${perReplica}, ${stepSeconds.toFixed(2)} s/step; PyTorch ${anchor.value}, ratio ${ratio.toFixed(3)}, target ≥ ${(1 / c.within).toFixed(3)})`);
+      log(`  ${work.gflopPerImage.toFixed(3)} GFLOP/image: ${roofline.achievedGflops} GFLOP/s = ${roofline.achievedFractionOfPeak} of the FMA peak; the target needs ${roofline.targetGflops} GFLOP/s = ${roofline.targetFractionOfPeak} of it`);
       records.push({
         id,
         value,
@@ -286,6 +326,7 @@ async function runAllCoreSteps(options: { quick: boolean; log: (line: string) =>
           stepSeconds: wall.map((v) => Math.round(v * 1000) / 1000),
           cpuSecondsPerStep: median(cpu),
           loadAverage1m: Math.round(os.loadavg()[0]! * 100) / 100,
+          roofline,
         },
         backend: 'wasm',
         machine,
