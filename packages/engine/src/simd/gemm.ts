@@ -452,6 +452,22 @@ export class SimdGemm {
     this.release(mark);
   }
 
+  /** `packStrided` for a source already in this memory (at byte `src`; strides in bytes): no copy in. */
+  packAt(src: number, items: number, k: number, itemStrideBytes: number, kStrideBytes: number, ptr: number, group: number): void {
+    if (items <= 0 || k <= 0) return;
+    this.packFn(src, items, k, itemStrideBytes, kStrideBytes, ptr, group, this.paddedK(k));
+  }
+
+  /**
+   * `packTransposed` for a source in this memory: op(A) = Aᵀ for A row-major [k, *] at byte `src` with row stride
+   * `lda` floats, rows of op(A) [0, rows) packed as row blocks at `ptr`. Requires unroll 1 (no k padding).
+   */
+  packTransposedAt(src: number, rows: number, k: number, lda: number, ptr: number): void {
+    if (rows <= 0 || k <= 0) return;
+    if (this.unroll !== 1) throw new RangeError('SimdGemm.packTransposedAt needs unroll 1');
+    this.packColsFn(src, rows, k, lda * 4, ptr, k);
+  }
+
   /**
    * C[blocks·mr, panels·nr] = A·B for packed A (`blocks` row blocks at `a`) and B (`panels` panels at `b`), both
    * packed with the same k; C at byte `c` with row stride `ldc` floats (≥ panels·nr, multiple of 4).

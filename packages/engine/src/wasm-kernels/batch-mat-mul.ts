@@ -1,6 +1,7 @@
 import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
 import { SimdGemm } from '../simd/gemm.js';
+import { winogradFunctions } from '../simd/winograd.js';
 import { stockWasmKernel } from './stock.js';
 import type { WasmKernel } from './types.js';
 import { type KernelArgs, adoptOutput, asWasmBackend, wrapInput } from './util.js';
@@ -66,7 +67,8 @@ export function simdGemm(): SimdGemm | null {
   if (simdKernel === undefined) {
     if (process.env.HIER_SIMD_GEMM === '0') return (simdKernel = null);
     try {
-      const g = SimdGemm.create();
+      // The Winograd tile transforms share the GEMM's memory (conv-winograd.ts).
+      const g = SimdGemm.create({ extra: winogradFunctions() });
       simdKernel = g.fma ? g : null;
     } catch {
       simdKernel = null;
