@@ -322,7 +322,7 @@ export interface SimdGemmOptions {
    * More functions compiled into the same module, so they work on the same memory (e.g. a pass over C that
    * runs right after the multiply). Reach them with `exported(name)`.
    */
-  extra?: FunctionDef[];
+  extra?: FunctionDef[] | ((tile: { mr: number; nr: number }) => FunctionDef[]);
 }
 
 /** Validated tile shape and FMA choice of SimdGemmOptions. */
@@ -374,7 +374,8 @@ export class SimdGemm {
   static create(options: SimdGemmOptions = {}): SimdGemm {
     const { mr, nrv, unroll, fma } = tileOptions(options);
     const memory = new wasmApi.Memory({ initial: 16 });
-    const module = buildModule([gemmFunction(mr, nrv, fma, unroll), packFunction(), gemmRowsFunction(mr, nrv, fma), packColsFunction(mr), igemmFunction(mr, nrv, fma), ...(options.extra ?? [])], 1);
+    const extra = typeof options.extra === 'function' ? options.extra({ mr, nr: 4 * nrv }) : (options.extra ?? []);
+    const module = buildModule([gemmFunction(mr, nrv, fma, unroll), packFunction(), gemmRowsFunction(mr, nrv, fma), packColsFunction(mr), igemmFunction(mr, nrv, fma), ...extra], 1);
     return new SimdGemm(mr, 4 * nrv, unroll, fma, instantiate(module, memory), memory);
   }
 

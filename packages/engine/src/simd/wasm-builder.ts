@@ -78,6 +78,10 @@ export class Code {
     this.bytes.push(0x6c);
     return this;
   }
+  shrU(): this {
+    this.bytes.push(0x76);
+    return this;
+  }
   divU(): this {
     this.bytes.push(0x6e);
     return this;
@@ -189,6 +193,10 @@ export class Code {
   }
   f32x4Abs(): this {
     return this.simd(0xe0);
+  }
+  /** Lane `lane` (0–3) of a v128 as an f32. */
+  f32x4ExtractLane(lane: number): this {
+    return this.simd(0x1f, lane);
   }
   f32x4Splat(): this {
     return this.simd(0x13);

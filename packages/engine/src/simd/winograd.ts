@@ -131,27 +131,47 @@ function inputTransform(): FunctionDef {
 }
 
 /**
- * winoFilter(g, tapBytes, u, groups): U[ξ] = (G g Gᵀ)[ξ] for an HWIO 3×3 filter, four (ci, co) pairs at a time; taps
- * of g and planes of U are both `tapBytes` (= ci·co·4) apart.
+ * The filter transform U[ξ] = (G g Gᵀ)[ξ] of an HWIO 3×3 filter g [3, 3, ci, co], written straight into the GEMM's B
+ * panel layout (panels of `nr` columns, each [k rows][nr], plane ξ at up + ξ·planeBytes), so U is never stored
+ * unpacked and re-read. Plain (forward): B[ξ] = U[ξ] as [k = ci, n = co]; the vector of four co values is one
+ * store. Flipped (input gradient): B[ξ] = U[flip(ξ)]ᵀ as [k = co, n = ci], since U of the spatially flipped filter
+ * is U with tile rows/columns 0 and 3 swapped; the four co values land in four panel rows (lane stores).
+ * Params: g, ci, co, up, planeBytes. Pad columns of the last panel are not written (the caller zeroes them).
  */
-function filterTransform(): FunctionDef {
-  const [G, TAP, U, GROUPS] = [0, 1, 2, 3];
-  const L = new Locals(4);
-  const [k, p, q, gp, up] = [L.int(), L.int(), L.int(), L.int(), L.int()];
+function filterTransformPacked(nr: number, flipped: boolean): FunctionDef {
+  const [G, CI, CO, UP, PLANE] = [0, 1, 2, 3, 4];
+  const L = new Locals(5);
+  const [r, k, gp, p, q, tap, dst, rowDst, inner, panelJump] = [L.int(), L.int(), L.int(), L.int(), L.int(), L.int(), L.int(), L.int(), L.int(), L.int()];
   const g = Array.from({ length: 3 }, () => [L.vec(), L.vec(), L.vec()]);
   const s = Array.from({ length: 4 }, () => [L.vec(), L.vec(), L.vec()]);
   const out = L.vec();
   const fx = (v: number) => L.fix(v);
+  const row = nr * 4; // bytes of one panel row
   const c = new Code();
-  c.get(G).set(gp).get(U).set(up);
-  forLoop(c, k, GROUPS, () => {
+  c.get(CI).get(CO).mul().i32(4).mul().set(tap);
+  c.get(G).set(gp);
+  // plain: a panel is [ci][nr]; crossing into the next panel jumps ci·row − row bytes further.
+  if (!flipped) c.get(CI).i32(row).mul().i32(row).sub().set(panelJump);
+  forLoop(c, r, CI, () => {
+    if (!flipped) {
+      // row r of panel 0
+      c.get(UP).get(r).i32(row).mul().add().set(rowDst);
+    } else {
+      // column r: panel r / nr (each [co][nr]), lane r % nr
+      c.get(UP).get(r).i32(nr).divU().get(CO).mul().i32(row).mul().add();
+      c.get(r).get(r).i32(nr).divU().i32(nr).mul().sub().i32(4).mul().add().set(rowDst);
+    }
+    c.get(rowDst).set(dst);
+    c.i32(0).set(inner);
+    c.get(CO).i32(2).shrU().set(k);
+    c.block().loop();
+    c.get(k).eqz().brIf(1);
     c.get(gp).set(p);
     for (let a = 0; a < 3; a++)
       for (let b = 0; b < 3; b++) {
         c.get(p).v128Load().set(fx(g[a]![b]!));
-        c.get(p).get(TAP).add().set(p);
+        c.get(p).get(tap).add().set(p);
       }
-    // s = G g (4×3)
     for (let j = 0; j < 3; j++) {
       const [g0, g1, g2] = [fx(g[0]![j]!), fx(g[1]![j]!), fx(g[2]![j]!)];
       combine(c, fx(s[0]![j]!), [[g0, 1]]);
@@ -159,8 +179,6 @@ function filterTransform(): FunctionDef {
       combine(c, fx(s[2]![j]!), [[g0, 1], [g1, -1], [g2, 1]], 0.5);
       combine(c, fx(s[3]![j]!), [[g2, 1]]);
     }
-    // U = s Gᵀ (4×4)
-    c.get(up).set(q);
     for (let i = 0; i < 4; i++) {
       const [s0, s1, s2] = [fx(s[i]![0]!), fx(s[i]![1]!), fx(s[i]![2]!)];
       const outs: { terms: [number, number][]; scale?: number }[] = [
@@ -169,16 +187,32 @@ function filterTransform(): FunctionDef {
         { terms: [[s0, 1], [s1, -1], [s2, 1]], scale: 0.5 },
         { terms: [[s2, 1]] },
       ];
-      for (const o of outs) {
+      for (let j = 0; j < 4; j++) {
+        const o = outs[j]!;
         combine(c, fx(out), o.terms, o.scale);
-        c.get(q).get(fx(out)).v128Store();
-        c.get(q).get(TAP).add().set(q);
+        const plane = flipped ? FLIP[i]! * 4 + FLIP[j]! : 4 * i + j;
+        // q = dst + plane·planeBytes
+        c.get(dst).get(PLANE).i32(plane).mul().add().set(q);
+        if (!flipped) c.get(q).get(fx(out)).v128Store();
+        else for (let lane = 0; lane < 4; lane++) c.get(q).get(fx(out)).f32x4ExtractLane(lane).f32Store(lane * row);
       }
     }
-    c.inc(gp, 16).inc(up, 16);
+    c.inc(gp, 16);
+    if (!flipped) {
+      // four columns further in the panel row; after nr of them, the same row of the next panel
+      c.inc(dst, 16).inc(inner, 4);
+      c.get(inner).i32(nr).eq().if_().i32(0).set(inner).get(dst).get(panelJump).add().set(dst).end();
+    } else {
+      c.inc(dst, 4 * row);
+    }
+    c.get(k).i32(1).sub().set(k);
+    c.br(0).end().end();
   });
-  return { name: 'winoFilter', params: new Array<ValType>(4).fill(I32), results: [], locals: L.decl(), body: c };
+  return { name: flipped ? 'winoFilterPackedFlipped' : 'winoFilterPacked', params: new Array<ValType>(5).fill(I32), results: [], locals: L.decl(), body: c };
 }
+
+/** Tile row/column of U for the spatially flipped filter: G·J = P·G with P swapping rows 0 and 3. */
+export const FLIP = [3, 1, 2, 0] as const;
 
 /**
  * winoOutput(m, mStride, mRowBytes, y, imgBytes, yRowBytes, pixelBytes, n, th, tw, groups): the 2×2 output tile
@@ -344,14 +378,15 @@ function filterGradTransform(): FunctionDef {
   return { name: 'winoFilterGrad', params: new Array<ValType>(7).fill(I32), results: [], locals: L.decl(), body: c };
 }
 
-/** The five transforms, for `SimdGemm.create({ extra })`. */
-export function winogradFunctions(): FunctionDef[] {
-  return [inputTransform(), filterTransform(), outputTransform(), outputGradTransform(), filterGradTransform()];
+/** The transforms, for `SimdGemm.create({ extra })`; `nr` is the GEMM's panel width. */
+export function winogradFunctions(nr: number): FunctionDef[] {
+  return [inputTransform(), filterTransformPacked(nr, false), filterTransformPacked(nr, true), outputTransform(), outputGradTransform(), filterGradTransform()];
 }
 
 export interface WinogradExports {
   winoInput(xp: number, imgBytes: number, rowBytes: number, pixelBytes: number, v: number, vStride: number, n: number, th: number, tw: number, groups: number): void;
-  winoFilter(g: number, tapBytes: number, u: number, groups: number): void;
+  winoFilterPacked(g: number, ci: number, co: number, up: number, planeBytes: number): void;
+  winoFilterPackedFlipped(g: number, ci: number, co: number, up: number, planeBytes: number): void;
   winoOutput(m: number, mStride: number, mRowBytes: number, y: number, imgBytes: number, yRowBytes: number, pixelBytes: number, n: number, th: number, tw: number, groups: number): void;
   winoOutputGrad(dy: number, imgBytes: number, yRowBytes: number, pixelBytes: number, dm: number, dmStride: number, n: number, th: number, tw: number, groups: number): void;
   winoFilterGrad(du: number, duStride: number, duRowBytes: number, ci: number, groups: number, dw: number, tapBytes: number): void;

@@ -68,7 +68,7 @@ export function simdGemm(): SimdGemm | null {
     if (process.env.HIER_SIMD_GEMM === '0') return (simdKernel = null);
     try {
       // The Winograd tile transforms share the GEMM's memory (conv-winograd.ts).
-      const g = SimdGemm.create({ extra: winogradFunctions() });
+      const g = SimdGemm.create({ extra: ({ nr }) => winogradFunctions(nr) });
       simdKernel = g.fma ? g : null;
     } catch {
       simdKernel = null;

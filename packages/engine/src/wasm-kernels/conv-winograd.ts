@@ -49,7 +49,7 @@ function layoutOf(g: ConvGeometry, k: SimdGemm) {
   const wp = 2 * tw + 2;
   const xp = g.n * hp * wp * g.ci * 4;
   const v = 16 * tilesPadded * g.ci * 4;
-  const forward = xp + v + 9 * g.ci * g.co * 4 + 16 * g.ci * g.co * 4 + 16 * k.panelsBytes(g.co, g.ci) + 16 * tilesPadded * ldc * 4 + g.n * 4 * th * tw * g.co * 4;
+  const forward = xp + v + 9 * g.ci * g.co * 4 + 16 * k.panelsBytes(g.co, g.ci) + 16 * tilesPadded * ldc * 4 + g.n * 4 * th * tw * g.co * 4;
   const ciBlocks = Math.ceil(g.ci / k.mr);
   const filterGrad = xp + v + g.n * 4 * th * tw * g.co * 4 + 16 * tilesPadded * g.co * 4 + k.rowBlocksBytes(g.ci, tilesPadded) + k.panelsBytes(g.co, tilesPadded) + 16 * ciBlocks * k.mr * ldc * 4 + 9 * g.ci * g.co * 4;
   return { th, tw, tiles, blocks, tilesPadded, ldc, hp, wp, ciBlocks, bytes: { xp, v }, total: Math.max(forward, filterGrad) };
@@ -73,7 +73,8 @@ export function preferConvWinograd(g: ConvGeometry, inputGrad = false): boolean 
 function transforms(k: SimdGemm): WinogradExports {
   return {
     winoInput: k.exported('winoInput'),
-    winoFilter: k.exported('winoFilter'),
+    winoFilterPacked: k.exported('winoFilterPacked'),
+    winoFilterPackedFlipped: k.exported('winoFilterPackedFlipped'),
     winoOutput: k.exported('winoOutput'),
     winoOutputGrad: k.exported('winoOutputGrad'),
     winoFilterGrad: k.exported('winoFilterGrad'),
@@ -111,9 +112,6 @@ export function convWinogradInputGrad(dyInfo: tf.TensorInfo, fInfo: tf.TensorInf
   return winogradForward(dyInfo, fInfo, swapped, true, asWasmBackend(backend, 'Conv2DBackpropInput'));
 }
 
-/** Tile row/column of U for the spatially flipped filter: G·J = P·G with P swapping rows 0 and 3. */
-const FLIP = [3, 1, 2, 0] as const;
-
 /**
  * conv(src, W) on tiles; `flipped`: W is [3, 3, co, ci] of a forward convolution whose input gradient this is
  * (g describes the run: src channels g.ci, output channels g.co).
@@ -133,7 +131,7 @@ function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGe
     const xp = k.alloc(l.bytes.xp);
     const v = k.alloc(l.bytes.v);
     const f = k.alloc(9 * ci * co * 4);
-    const u = k.alloc(16 * ci * co * 4);
+    // B[ξ] is [k = ci, n = co] packed in panels of nr columns (for the input gradient, of U of the flipped filter).
     const panelBytes = k.panelsBytes(co, ci);
     const up = k.alloc(16 * panelBytes);
     const mPlane = l.tilesPadded * l.ldc;
@@ -142,20 +140,15 @@ function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGe
     const yw = 2 * l.tw;
     const y = k.alloc(g.n * yh * yw * co * 4);
     transformInput(k, t, xv, g, l, xp, v);
-    k.f32.set(fv, f >>> 2);
-    const plane = ci * co * 4;
-    t.winoFilter(f, plane, u, (ci * co) / 4);
-    for (let xi = 0; xi < 16; xi++) {
-      const dst = up + xi * panelBytes;
-      if (!flipped) {
-        // U[ξ] is [ci, co] row-major: B items are its columns (adjacent floats), k runs down its rows.
-        k.packAt(u + xi * plane, co, ci, 4, co * 4, dst, k.nr);
-      } else {
-        // The plane of the flipped filter, [co, ci] row-major of the forward conv: B items are its rows.
-        const src = u + (FLIP[xi >> 2]! * 4 + FLIP[xi & 3]!) * plane;
-        k.packAt(src, co, ci, ci * 4, 4, dst, k.nr);
-      }
+    const mem = k.f32;
+    mem.set(fv, f >>> 2);
+    if (co % k.nr !== 0) {
+      // The transforms skip the last panel's pad columns; the GEMM reads them.
+      const last = Math.floor(co / k.nr) * ci * k.nr;
+      for (let xi = 0; xi < 16; xi++) mem.fill(0, (up + xi * panelBytes) / 4 + last, (up + (xi + 1) * panelBytes) / 4);
     }
+    if (!flipped) t.winoFilterPacked(f, ci, co, up, panelBytes);
+    else t.winoFilterPackedFlipped(f, co, ci, up, panelBytes); // the forward conv's filter is [3, 3, co, ci] here
     const chunk = Math.max(1, Math.ceil(GEMM_CHUNK_ROWS / k.mr));
     for (let xi = 0; xi < 16; xi++) {
       const a = v + xi * l.tilesPadded * ci * 4;
@@ -166,7 +159,6 @@ function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGe
       }
     }
     t.winoOutput(m, mPlane * 4, l.ldc * 4, y, yh * yw * co * 4, yw * co * 4, co * 4, g.n, l.th, l.tw, co / 4);
-    const mem = k.f32;
     if (yh === g.oh && yw === g.ow) ov.set(mem.subarray(y >>> 2, (y >>> 2) + g.n * g.oh * g.ow * co));
     else {
       // Odd maps: the last tile row/column computed outputs past the edge; keep the first oh × ow.
