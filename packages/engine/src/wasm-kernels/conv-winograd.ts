@@ -17,7 +17,8 @@ import { asWasmBackend, type WasmBackendLike } from './util.js';
  * `setConvWinograd('off')` restores the direct kernels.
  */
 export type ConvWinogradMode = 'auto' | 'off' | 'always';
-let mode: ConvWinogradMode = 'auto';
+/** `HIER_WINOGRAD=0` starts with the direct kernels (every thread, replicas included), as `HIER_SIMD_GEMM=0` does for products. */
+let mode: ConvWinogradMode = process.env.HIER_WINOGRAD === '0' ? 'off' : 'auto';
 
 /** `auto` (default): 3×3/1 same convolutions with ≥ MIN_CHANNELS channels each way; `off`: never; `always`: any channel count (multiple of 4). Returns the previous mode. */
 export function setConvWinograd(next: ConvWinogradMode): ConvWinogradMode {
