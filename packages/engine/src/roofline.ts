@@ -66,8 +66,9 @@ export interface FlopCount<T> {
  * Runs `fn` and counts the floating-point operations of the convolutions (forward, input and filter gradients) and
  * matrix products it asks the tfjs engine for, autograd's backward pass included. Only calls made from outside a
  * kernel count: the products our wasm kernels run inside a convolution are that convolution's own work. Element-wise
- * ops, reductions and normalisations are not counted (a few percent of a training step); the figure is the work
- * that any implementation of the same step has to do, whatever algorithm its kernels use.
+ * ops, reductions and normalisations are not counted (a few percent of a training step). Convolutions are counted
+ * as direct convolutions (the usual convention, and what the step asks for whatever the kernel): where a kernel does
+ * less arithmetic (Winograd), the rate this count implies is an effective rate, above what the kernel executes.
  */
 export async function countFlops<T>(fn: () => T | Promise<T>): Promise<FlopCount<T>> {
   const engine = tf.engine() as unknown as { runKernel: (name: string, inputs: Record<string, tf.TensorInfo>, attrs: Record<string, unknown>) => unknown };

@@ -247,7 +247,7 @@ function rooflineOf(work: { gflopPerImage: number; gflopPerImageByKernel: Record
   return {
     gflopPerImage: r(work.gflopPerImage, 3),
     gflopPerImageByKernel: work.gflopPerImageByKernel,
-    counted: 'convolutions and matrix products, forward + backward (countFlops); element-wise work not counted',
+    counted: 'convolutions (as direct convolutions, also where Winograd runs them) and matrix products, forward + backward (countFlops); element-wise work not counted',
     achievedGflops: r(achieved),
     fmaPeakGflops: r(peakGflops),
     achievedFractionOfPeak: r(achieved / peakGflops, 3),
