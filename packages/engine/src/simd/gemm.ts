@@ -60,6 +60,7 @@ function tileKernel(
   t: { mr: number; nrv: number; fma: boolean },
   layout: { params: number; i32Locals: number; PANELS: number; BLOCKS: number; C: number; LDC: number; p: number; blk: number; cp: number },
   emit: { prologue: (c: Code) => void; setup: (c: Code) => void; kLoop: (c: Code, tile: Tile) => void },
+  accumulate = false,
 ): FunctionDef {
   const { mr, nrv } = t;
   const nr = 4 * nrv;
@@ -80,7 +81,13 @@ function tileKernel(
   // store: row (blk·mr + r), columns p·nr .. p·nr + nr − 1
   c.get(C).get(blk).i32(mr).mul().get(LDC).mul().add().get(p).i32(nr * 4).mul().add().set(cp);
   for (let r = 0; r < mr; r++) {
-    for (let h = 0; h < nrv; h++) c.get(cp).get(tile.acc(r, h)).v128Store(16 * h);
+    for (let h = 0; h < nrv; h++) {
+      c.get(cp);
+      // accumulate: C += tile (a later k block of the same product)
+      if (accumulate) c.get(cp).v128Load(16 * h).get(tile.acc(r, h)).f32x4Add();
+      else c.get(tile.acc(r, h));
+      c.v128Store(16 * h);
+    }
     if (r < mr - 1) c.get(cp).get(LDC).add().set(cp);
   }
   c.inc(blk, 1).br(0).end().end();
@@ -94,12 +101,15 @@ function tileKernel(
   };
 }
 
-/** gemm(a, blocks, b, panels, kp, c, ldcBytes): the mr × (4·nrv) tile over packed A row blocks and B panels. */
-function gemmFunction(mr: number, nrv: number, fma: boolean, U: number): FunctionDef {
+/**
+ * gemm(a, blocks, b, panels, kp, c, ldcBytes): the mr × (4·nrv) tile over packed A row blocks and B panels;
+ * `accumulate` (gemmAcc) adds the tile to C instead of storing it.
+ */
+function gemmFunction(mr: number, nrv: number, fma: boolean, U: number, accumulate = false): FunctionDef {
   const nr = 4 * nrv;
   const [A, BLOCKS, B, PANELS, KP, C, LDC] = [0, 1, 2, 3, 4, 5, 6];
   const [p, blk, ap, bp, kk, cp, aStride, bStride] = [7, 8, 9, 10, 11, 12, 13, 14];
-  return tileKernel('gemm', { mr, nrv, fma }, { params: 7, i32Locals: 8, PANELS, BLOCKS, C, LDC, p, blk, cp }, {
+  return tileKernel(accumulate ? 'gemmAcc' : 'gemm', { mr, nrv, fma }, { params: 7, i32Locals: 8, PANELS, BLOCKS, C, LDC, p, blk, cp }, {
     // aStride = kp·mr·4 bytes per A block, bStride = kp·nr·4 per B panel
     prologue: (c) => c.get(KP).i32(mr * 4).mul().set(aStride).get(KP).i32(nr * 4).mul().set(bStride),
     setup: (c) => c.get(A).get(blk).get(aStride).mul().add().set(ap).get(B).get(p).get(bStride).mul().add().set(bp),
@@ -117,7 +127,7 @@ function gemmFunction(mr: number, nrv: number, fma: boolean, U: number): Functio
       c.get(kk).i32(1).sub().tee(kk).brIf(0);
       c.end();
     },
-  });
+  }, accumulate);
 }
 
 /**
@@ -126,12 +136,12 @@ function gemmFunction(mr: number, nrv: number, fma: boolean, U: number): Functio
  * mr row pointers instead of one packed block, so A needs no packing (a strided scalar gather, ~10 % of a conv
  * step's product time): for A that is already row-major, copying it into this memory is a plain memcpy.
  */
-function gemmRowsFunction(mr: number, nrv: number, fma: boolean): FunctionDef {
+function gemmRowsFunction(mr: number, nrv: number, fma: boolean, accumulate = false): FunctionDef {
   const nr = 4 * nrv;
   const [A, LDA, BLOCKS, B, PANELS, K, C, LDC] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [p, blk, bp, kk, cp, bStride] = [8, 9, 10, 11, 12, 13];
   const rowPtr = (r: number) => 14 + r;
-  return tileKernel('gemmRows', { mr, nrv, fma }, { params: 8, i32Locals: 6 + mr, PANELS, BLOCKS, C, LDC, p, blk, cp }, {
+  return tileKernel(accumulate ? 'gemmRowsAcc' : 'gemmRows', { mr, nrv, fma }, { params: 8, i32Locals: 6 + mr, PANELS, BLOCKS, C, LDC, p, blk, cp }, {
     prologue: (c) => c.get(K).i32(nr * 4).mul().set(bStride),
     setup: (c) => {
       c.get(A).get(blk).i32(mr).mul().get(LDA).mul().add().set(rowPtr(0));
@@ -145,7 +155,7 @@ function gemmRowsFunction(mr: number, nrv: number, fma: boolean): FunctionDef {
       c.get(kk).i32(1).sub().tee(kk).brIf(0);
       c.end();
     },
-  });
+  }, accumulate);
 }
 
 /**
@@ -349,6 +359,8 @@ export class SimdGemm {
   readonly memory: WasmMemory;
   private readonly gemmFn: (a: number, blocks: number, b: number, panels: number, kp: number, c: number, ldcBytes: number) => void;
   private readonly gemmRowsFn: (a: number, ldaBytes: number, blocks: number, b: number, panels: number, k: number, c: number, ldcBytes: number) => void;
+  private readonly gemmAccFn: SimdGemm['gemmFn'];
+  private readonly gemmRowsAccFn: SimdGemm['gemmRowsFn'];
   private readonly igemmFn: (ind: number, blocks: number, b: number, panels: number, taps: number, ci: number, c: number, ldcBytes: number) => void;
   private readonly packColsFn: (src: number, items: number, k: number, ldaBytes: number, dst: number, kp: number) => void;
   private readonly exports: Record<string, unknown>;
@@ -364,6 +376,8 @@ export class SimdGemm {
     this.memory = memory;
     this.gemmFn = exports.gemm as SimdGemm['gemmFn'];
     this.gemmRowsFn = exports.gemmRows as SimdGemm['gemmRowsFn'];
+    this.gemmAccFn = exports.gemmAcc as SimdGemm['gemmFn'];
+    this.gemmRowsAccFn = exports.gemmRowsAcc as SimdGemm['gemmRowsFn'];
     this.packColsFn = exports.packCols as SimdGemm['packColsFn'];
     this.igemmFn = exports.igemm as SimdGemm['igemmFn'];
     this.packFn = exports.pack as SimdGemm['packFn'];
@@ -375,7 +389,19 @@ export class SimdGemm {
     const { mr, nrv, unroll, fma } = tileOptions(options);
     const memory = new wasmApi.Memory({ initial: 16 });
     const extra = typeof options.extra === 'function' ? options.extra({ mr, nr: 4 * nrv }) : (options.extra ?? []);
-    const module = buildModule([gemmFunction(mr, nrv, fma, unroll), packFunction(), gemmRowsFunction(mr, nrv, fma), packColsFunction(mr), igemmFunction(mr, nrv, fma), ...extra], 1);
+    const module = buildModule(
+      [
+        gemmFunction(mr, nrv, fma, unroll),
+        gemmFunction(mr, nrv, fma, unroll, true),
+        packFunction(),
+        gemmRowsFunction(mr, nrv, fma),
+        gemmRowsFunction(mr, nrv, fma, true),
+        packColsFunction(mr),
+        igemmFunction(mr, nrv, fma),
+        ...extra,
+      ],
+      1,
+    );
     return new SimdGemm(mr, 4 * nrv, unroll, fma, instantiate(module, memory), memory);
   }
 
@@ -471,11 +497,12 @@ export class SimdGemm {
 
   /**
    * C[blocks·mr, panels·nr] = A·B for packed A (`blocks` row blocks at `a`) and B (`panels` panels at `b`), both
-   * packed with the same k; C at byte `c` with row stride `ldc` floats (≥ panels·nr, multiple of 4).
+   * packed with the same k; C at byte `c` with row stride `ldc` floats (≥ panels·nr, multiple of 4). `accumulate`:
+   * C += A·B (the later k blocks of a product split along k).
    */
-  gemm(a: number, blocks: number, b: number, panels: number, k: number, c: number, ldc: number): void {
+  gemm(a: number, blocks: number, b: number, panels: number, k: number, c: number, ldc: number, accumulate = false): void {
     if (blocks <= 0 || panels <= 0) return;
-    this.gemmFn(a, blocks, b, panels, this.paddedK(k), c, ldc * 4);
+    (accumulate ? this.gemmAccFn : this.gemmFn)(a, blocks, b, panels, this.paddedK(k), c, ldc * 4);
   }
 
   /**
@@ -483,10 +510,10 @@ export class SimdGemm {
    * blocks·mr must be readable, so pad a tail block with zero rows) and B packed as panels with kp = k (requires
    * unroll 1). No packing of A.
    */
-  gemmRows(a: number, lda: number, blocks: number, b: number, panels: number, k: number, c: number, ldc: number): void {
+  gemmRows(a: number, lda: number, blocks: number, b: number, panels: number, k: number, c: number, ldc: number, accumulate = false): void {
     if (blocks <= 0 || panels <= 0 || k <= 0) return;
     if (this.unroll !== 1) throw new RangeError('SimdGemm.gemmRows needs unroll 1 (B panels packed with kp = k)');
-    this.gemmRowsFn(a, lda * 4, blocks, b, panels, k, c, ldc * 4);
+    (accumulate ? this.gemmRowsAccFn : this.gemmRowsFn)(a, lda * 4, blocks, b, panels, k, c, ldc * 4);
   }
 
   /**

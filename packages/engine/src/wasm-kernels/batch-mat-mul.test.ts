@@ -39,6 +39,16 @@ const CASES: [number[], number[], boolean, boolean][] = [
   [[37, 21], [3, 37, 19], true, false],
   [[2, 3, 21, 37], [2, 3, 19, 37], false, true],
   [[1, 130, 7], [7, 70], false, false],
+  // Long products (k > 1024) run in k blocks of 512 that accumulate into C: every transpose, a ragged last block,
+  // a batch, a shared B, and a k of exactly two blocks.
+  [[2600, 20], [2600, 14], true, false],
+  [[20, 2600], [2600, 14], false, false],
+  [[20, 2600], [14, 2600], false, true],
+  [[2600, 20], [14, 2600], true, true],
+  [[2, 1500, 9], [2, 1500, 13], true, false],
+  [[2, 7, 1100], [1100, 13], false, false],
+  [[30, 1024 + 1], [1025, 8], false, false],
+  [[1024 * 2, 5], [2048, 6], true, false],
 ];
 
 describe('BatchMatMul with transposes on wasm matches the cpu backend', () => {

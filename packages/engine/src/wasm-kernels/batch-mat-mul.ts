@@ -56,6 +56,9 @@ function slicedProduct(a: tf.Tensor, b: tf.Tensor, batch: number, m: number, k: 
 export const SIMD_MIN_WORK = 1 << 15;
 /** Rows of A per GEMM call (they stay in L2 while B panels stream past). */
 const SIMD_CHUNK_ROWS = 192;
+/** Products longer than this along k run in k blocks of K_BLOCK (see simdProduct). */
+const K_BLOCK_MIN = 1024;
+const K_BLOCK = 512;
 
 let simdKernel: SimdGemm | null | undefined;
 
@@ -117,32 +120,42 @@ function simdProduct(aInfo: tf.TensorInfo, bInfo: tf.TensorInfo, tA: boolean, tB
     // Row-major A is multiplied in place (`gemmRows`: a memcpy into the kernel's memory instead of packing);
     // a transposed A is packed into row blocks, along its rows (`packTransposed`).
     const inPlace = !tA && g.unroll === 1;
-    const aPtr = g.alloc(inPlace ? blocks * g.mr * k * 4 : g.rowBlocksBytes(rows, k));
-    const bPtr = g.alloc(g.panelsBytes(n, k));
+    // Long products (k > K_BLOCK_MIN, e.g. weight gradients Xᵀ·dY over every pixel of a batch) run in k blocks, each
+    // one's packed A and B staying in cache while the tile loop sweeps them, C accumulating across blocks.
+    const kc = k > K_BLOCK_MIN ? K_BLOCK : k;
+    const aPtr = g.alloc(inPlace ? blocks * g.mr * k * 4 : g.rowBlocksBytes(rows, kc));
+    const bPtr = g.alloc(g.panelsBytes(n, kc));
     const ldc = Math.ceil(n / g.nr) * g.nr;
     const cPtr = g.alloc(blocks * g.mr * ldc * 4);
-    const aBlockBytes = inPlace ? g.mr * k * 4 : g.mr * g.paddedK(k) * 4;
     const chunk = Math.ceil(SIMD_CHUNK_ROWS / g.mr);
     if (inPlace) g.f32.fill(0, (aPtr >> 2) + rows * k, (aPtr >> 2) + blocks * g.mr * k); // the tail block's padding rows
     for (let p = 0; p < products; p++) {
       // A item = a row of op(A), B item = a column of op(B); both run along k.
       const aOffset = (batchA > 1 ? p : 0) * m * k;
-      if (p === 0 || batchA > 1) {
-        if (inPlace) g.f32.set(av.subarray(aOffset, aOffset + rows * k), aPtr >> 2);
-        else if (tA) g.packTransposed(av, aOffset, rows, k, m, aPtr);
-        else g.packStrided(av, aOffset, rows, k, k, 1, aPtr, g.mr);
-      }
-      if (p === 0 || batchB > 1) g.packStrided(bv, (batchB > 1 ? p : 0) * k * n, n, k, tB ? k : 1, tB ? 1 : n, bPtr, g.nr);
-      for (let b0 = 0; b0 < blocks; b0 += chunk) {
-        const nb = Math.min(chunk, blocks - b0);
-        const c = cPtr + b0 * g.mr * ldc * 4;
-        if (inPlace) g.gemmRows(aPtr + b0 * aBlockBytes, k, nb, bPtr, ldc / g.nr, k, c, ldc);
-        else g.gemm(aPtr + b0 * aBlockBytes, nb, bPtr, ldc / g.nr, k, c, ldc);
+      const bOffset = (batchB > 1 ? p : 0) * k * n;
+      if (inPlace && (p === 0 || batchA > 1)) g.f32.set(av.subarray(aOffset, aOffset + rows * k), aPtr >> 2);
+      for (let k0 = 0; k0 < k; k0 += kc) {
+        const kk = Math.min(kc, k - k0);
+        const aBlockBytes = inPlace ? g.mr * k * 4 : g.mr * g.paddedK(kk) * 4;
+        // With one k block, a shared operand is packed once for every product.
+        const repack = kc < k || p === 0;
+        if (!inPlace && (repack || batchA > 1)) {
+          if (tA) g.packTransposed(av, aOffset + k0 * m, rows, kk, m, aPtr);
+          else g.packStrided(av, aOffset + k0, rows, kk, k, 1, aPtr, g.mr);
+        }
+        if (repack || batchB > 1) g.packStrided(bv, bOffset + k0 * (tB ? 1 : n), n, kk, tB ? k : 1, tB ? 1 : n, bPtr, g.nr);
+        for (let b0 = 0; b0 < blocks; b0 += chunk) {
+          const nb = Math.min(chunk, blocks - b0);
+          const c = cPtr + b0 * g.mr * ldc * 4;
+          if (inPlace) g.gemmRows(aPtr + b0 * aBlockBytes + k0 * 4, k, nb, bPtr, ldc / g.nr, kk, c, ldc, k0 > 0);
+          else g.gemm(aPtr + b0 * aBlockBytes, nb, bPtr, ldc / g.nr, kk, c, ldc, k0 > 0);
+        }
       }
       const mem = g.f32;
       const c0 = cPtr >> 2;
       const o0 = p * rows * n;
-      for (let i = 0; i < rows; i++) ov.set(mem.subarray(c0 + i * ldc, c0 + i * ldc + n), o0 + i * n);
+      if (ldc === n) ov.set(mem.subarray(c0, c0 + rows * n), o0);
+      else for (let i = 0; i < rows; i++) ov.set(mem.subarray(c0 + i * ldc, c0 + i * ldc + n), o0 + i * n);
     }
   } finally {
     g.release(mark);

@@ -178,6 +178,8 @@ function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGe
 
 /** Rows of A per GEMM call (they stay in L2 while B panels stream past), as the batched product does. */
 const GEMM_CHUNK_ROWS = 192;
+/** Tiles per k block of the filter gradient's products. */
+const WGRAD_K_BLOCK = 512;
 
 /** dW [3, 3, ci, co] of a 3×3 stride-1 same convolution from x and dy. Call after `preferConvWinograd(g)`. */
 export function convWinogradFilterGrad(xInfo: tf.TensorInfo, dyInfo: tf.TensorInfo, g: ConvGeometry, backend: unknown): tf.TensorInfo {
@@ -199,8 +201,10 @@ export function convWinogradFilterGrad(xInfo: tf.TensorInfo, dyInfo: tf.TensorIn
     const dy = k.alloc(g.n * yh * yw * co * 4);
     const dmPlane = l.tilesPadded * co;
     const dm = k.alloc(16 * dmPlane * 4);
-    const aPacked = k.alloc(k.rowBlocksBytes(ci, l.tilesPadded));
-    const bPacked = k.alloc(k.panelsBytes(co, l.tilesPadded));
+    // k (the tiles) runs in blocks whose packed A and B stay in cache, as simdProduct does for long products.
+    const kc = Math.min(l.tilesPadded, WGRAD_K_BLOCK);
+    const aPacked = k.alloc(k.rowBlocksBytes(ci, kc));
+    const bPacked = k.alloc(k.panelsBytes(co, kc));
     const duPlane = l.ciBlocks * k.mr * l.ldc;
     const du = k.alloc(16 * duPlane * 4);
     const dw = k.alloc(9 * ci * co * 4);
@@ -221,9 +225,12 @@ export function convWinogradFilterGrad(xInfo: tf.TensorInfo, dyInfo: tf.TensorIn
     t.winoOutputGrad(dy, yh * yw * co * 4, yw * co * 4, co * 4, dm, dmPlane * 4, g.n, l.th, l.tw, co / 4);
     // dU[ξ] = V[ξ]ᵀ · dM[ξ]: [ci, tiles] · [tiles, co], k running over the tiles.
     for (let xi = 0; xi < 16; xi++) {
-      k.packTransposedAt(v + xi * l.tilesPadded * ci * 4, ci, l.tilesPadded, ci, aPacked);
-      k.packAt(dm + xi * dmPlane * 4, co, l.tilesPadded, 4, co * 4, bPacked, k.nr);
-      k.gemm(aPacked, l.ciBlocks, bPacked, l.ldc / k.nr, l.tilesPadded, du + xi * duPlane * 4, l.ldc);
+      for (let k0 = 0; k0 < l.tilesPadded; k0 += kc) {
+        const kk = Math.min(kc, l.tilesPadded - k0);
+        k.packTransposedAt(v + (xi * l.tilesPadded + k0) * ci * 4, ci, kk, ci, aPacked);
+        k.packAt(dm + (xi * dmPlane + k0 * co) * 4, co, kk, 4, co * 4, bPacked, k.nr);
+        k.gemm(aPacked, l.ciBlocks, bPacked, l.ldc / k.nr, kk, du + xi * duPlane * 4, l.ldc, k0 > 0);
+      }
     }
     t.winoFilterGrad(du, duPlane * 4, l.ldc * 4, ci, co / 4, dw, ci * co * 4);
     ov.set(k.f32.subarray(dw >>> 2, (dw >>> 2) + 9 * ci * co));
