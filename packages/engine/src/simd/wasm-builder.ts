@@ -98,6 +98,19 @@ export class Code {
     this.bytes.push(0x74);
     return this;
   }
+  /** i32 `select`: the first of two values when the i32 condition on top is non-zero, else the second. */
+  select(): this {
+    this.bytes.push(0x1b);
+    return this;
+  }
+  ltS(): this {
+    this.bytes.push(0x48);
+    return this;
+  }
+  f32Add(): this {
+    this.bytes.push(0x92);
+    return this;
+  }
   eqz(): this {
     this.bytes.push(0x45);
     return this;
@@ -194,6 +207,17 @@ export class Code {
   f32x4Abs(): this {
     return this.simd(0xe0);
   }
+  /** Lane `lane` (0–3) of a v128 as an i32. */
+  i32x4ExtractLane(lane: number): this {
+    return this.simd(0x1b, lane);
+  }
+  i32x4Splat(): this {
+    return this.simd(0x11);
+  }
+  /** Lane-wise a > b of two f32x4 (all-ones lanes where true; false for NaN). */
+  f32x4Gt(): this {
+    return this.simd(0x44);
+  }
   /** Lane `lane` (0–3) of a v128 as an f32. */
   f32x4ExtractLane(lane: number): this {
     return this.simd(0x1f, lane);
@@ -232,6 +256,10 @@ export class Code {
   /** Shifts each i32 lane left by an i32 scalar operand. */
   i32x4Shl(): this {
     return this.simd(0xab);
+  }
+  /** v128.const of four int32 lanes. */
+  i32x4ConstLanes(a: number, b: number, c: number, d: number): this {
+    return this.simd(0x0c, ...new Uint8Array(new Int32Array([a, b, c, d]).buffer));
   }
   /** v128.const of four equal int32 lanes. */
   i32x4Const(v: number): this {

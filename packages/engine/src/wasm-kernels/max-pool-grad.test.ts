@@ -31,6 +31,12 @@ describe('MaxPoolGrad on wasm', () => {
     ['3×3/1 numeric pad 1', [1, 6, 7, 2], 3, 1, 1],
     ['2×3/[1,2] valid, rectangular', [2, 6, 9, 3], [2, 3], [1, 2], 'valid'],
     ['1 channel, cnn4-like', [4, 28, 28, 1], 2, 2, 'valid'],
+    // Channels in fours take the wasm SIMD loop (max-pool-grad-heap.ts).
+    ['3×3/2 same, 8 channels', [2, 9, 8, 8], 3, 2, 'same'],
+    ['2×2/2 valid, odd sizes, 4 channels', [2, 7, 9, 4], 2, 2, 'valid'],
+    ['3×3/1 numeric pad 1, 12 channels', [1, 6, 7, 12], 3, 1, 1],
+    ['2×3/[1,2] valid, rectangular, 8 channels', [2, 6, 9, 8], [2, 3], [1, 2], 'valid'],
+    ['ResNet stem pool 3×3/2 pad 1, 64 channels', [2, 16, 16, 64], 3, 2, 1],
   ];
   for (const [name, shape, f, s, pad] of cases) {
     it(`matches cpu: ${name}`, async () => {
@@ -42,14 +48,19 @@ describe('MaxPoolGrad on wasm', () => {
   }
   it('breaks ties like cpu (first maximum in row-major order), also with −∞ and NaN', async () => {
     // Values on a coarse grid, so most windows hold ties; a few windows are all −∞ or contain NaN.
-    // Width 8 takes the exact-tiling 2×2 path, width 7 the general one.
-    for (const width of [7, 8]) {
-      const shape = [2, 6, width, 3];
+    // Width 8 takes the exact-tiling 2×2 path, width 7 the general one; 4 channels the wasm SIMD loop.
+    for (const [width, ch] of [
+      [7, 3],
+      [8, 3],
+      [7, 4],
+      [8, 4],
+    ] as const) {
+      const shape = [2, 6, width, ch];
       const rng = new Rng(21);
-      const xv = Float32Array.from({ length: 2 * 6 * width * 3 }, () => Math.floor(rng.uniform(0, 3)));
+      const xv = Float32Array.from({ length: 2 * 6 * width * ch }, () => Math.floor(rng.uniform(0, 3)));
       xv[0] = Number.NaN;
-      for (const i of [0, 3, 3 * width, 3 * width + 3]) xv[i + 1] = Number.NEGATIVE_INFINITY; // one 2×2 window of channel 1, all −∞
-      xv[width * 3 * 2 + 5] = Number.NaN;
+      for (const i of [0, ch, ch * width, ch * width + ch]) xv[i + 1] = Number.NEGATIVE_INFINITY; // one 2×2 window of channel 1, all −∞
+      xv[width * ch * 2 + 5] = Number.NaN;
       for (const [f, s, pad] of [
         [2, 2, 'valid'],
         [3, 2, 'same'],

@@ -1,5 +1,6 @@
 import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
+import { maxPoolGradKernels, maxPoolGradOnHeap } from './max-pool-grad-heap.js';
 import type { WasmKernel } from './types.js';
 import { type KernelArgs, asWasmBackend } from './util.js';
 
@@ -53,6 +54,12 @@ function maxPoolGrad(args: KernelArgs): tf.TensorInfo {
     return out;
   }
   dx.fill(0);
+  const simd = c % 4 === 0 && heapKernelsOn ? maxPoolGradKernels(args.backend) : null;
+  if (simd) {
+    // Four channels at a time in wasm (max-pool-grad-heap.ts), same rule and visiting order as the loop below.
+    maxPoolGradOnHeap(simd, x, dy, dx, { n, h, w, c, oh, ow, fh, fw, sh, sw, top, left });
+    return out;
+  }
   const imageStride = h * rowStride;
   for (let b = 0; b < n; b++) {
     const xImage = b * imageStride;
@@ -115,6 +122,14 @@ function maxPoolGrad(args: KernelArgs): tf.TensorInfo {
     }
   }
   return out;
+}
+
+let heapKernelsOn = true;
+/** Runs MaxPoolGrad in JavaScript only (false) or on the wasm SIMD loop where channels come in fours (true, default). For tests. */
+export function setMaxPoolGradSimd(on: boolean): boolean {
+  const prev = heapKernelsOn;
+  heapKernelsOn = on;
+  return prev;
 }
 
 /** The exact-tiling 2×2/2 case; `rows` = N·OH output rows, each reading two input rows. */
