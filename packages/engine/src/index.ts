@@ -12,7 +12,7 @@ export { batchNormTrain, type BatchNormTrainResult } from './batch-norm.js';
 export { attention, splitHeads, mergeHeads } from './attention.js';
 export { gelu } from './gelu.js';
 export { layerNorm } from './layer-norm.js';
-export { registerWasmTrainingKernels, setConvGemmMaxMap, setConvGemmMinChannels, setConvIgemm, type ConvIgemmMode, setConvWinograd, type ConvWinogradMode, wasmKernelNames, type WasmKernel } from './wasm-kernels/index.js';
+export { registerWasmTrainingKernels, setConvGemmMaxMap, setConvGemmMinChannels, setConvIgemm, type ConvIgemmMode, setConvWinograd, type ConvWinogradMode, setConvWinogradTile, type ConvWinogradTile, wasmKernelNames, type WasmKernel } from './wasm-kernels/index.js';
 export { stockWasmKernel } from './wasm-kernels/stock.js';
 export { countFlops, type FlopCount, measureFmaPeak, type FmaPeak } from './roofline.js';
 export { SimdGemm, relaxedSimdAvailable, type SimdGemmOptions, WasmCode, type WasmFunctionDef, WASM_I32, WASM_V128 } from './simd/index.js';

@@ -4,7 +4,7 @@ import { compareBackends, randomArray, wasmFootprint } from '../__fixtures__/com
 import { initBackend } from '../backend.js';
 import { tf } from '../tf.js';
 import type { ConvGeometry } from './conv-gemm.js';
-import { type ConvWinogradMode, preferConvWinograd, setConvWinograd } from './conv-winograd.js';
+import { type ConvWinogradMode, type ConvWinogradTile, convWinogradTileFor, preferConvWinograd, setConvWinograd, setConvWinogradTile } from './conv-winograd.js';
 
 /** Forward, input gradient and filter gradient of a 3×3/1 same convolution (loss Σ y·r for a fixed r). */
 function convAndGrads(xShape: [number, number, number, number], co: number, seed: number, pad: 'same' | 1 = 'same') {
@@ -22,16 +22,18 @@ function convAndGrads(xShape: [number, number, number, number], co: number, seed
   };
 }
 
-async function withMode<T>(mode: ConvWinogradMode, fn: () => Promise<T>): Promise<T> {
+async function withMode<T>(mode: ConvWinogradMode, fn: () => Promise<T>, tile: ConvWinogradTile = 'auto'): Promise<T> {
   const prev = setConvWinograd(mode);
+  const prevTile = setConvWinogradTile(tile);
   try {
     return await fn();
   } finally {
     setConvWinograd(prev);
+    setConvWinogradTile(prevTile);
   }
 }
 
-describe('F(2×2, 3×3) Winograd convolutions (wasm)', () => {
+describe('Winograd F(2×2, 3×3) and F(4×4, 3×3) convolutions (wasm)', () => {
   beforeAll(async () => {
     await initBackend('wasm');
   });
@@ -44,13 +46,15 @@ describe('F(2×2, 3×3) Winograd convolutions (wasm)', () => {
     { name: 'numeric pad 1 (the input gradient path asks this way)', x: [2, 4, 6, 8], co: 4, pad: 1 },
     { name: 'ResNet-sized channels', x: [2, 8, 8, 64], co: 64 },
   ];
-  for (const c of cases) {
-    it(`forward, input and filter gradients match the cpu backend: ${c.name}`, async () => {
-      const result = await withMode('always', () => compareBackends(convAndGrads(c.x, c.co, 7, c.pad ?? 'same')));
-      expect(result.shapesMatch).toBe(true);
-      expect(result.err).toBeLessThan(2e-5);
-    });
-  }
+  for (const tile of [2, 4] as const)
+    for (const c of cases) {
+      it(`F(${tile}×${tile}, 3×3): forward, input and filter gradients match the cpu backend: ${c.name}`, async () => {
+        const result = await withMode('always', () => compareBackends(convAndGrads(c.x, c.co, 7, c.pad ?? 'same')), tile);
+        expect(result.shapesMatch).toBe(true);
+        // F(4×4)'s transforms hold coefficients up to 8 and 1/24: a few times F(2×2)'s rounding, still ~1e-6.
+        expect(result.err).toBeLessThan(2e-5);
+      });
+    }
 
   it('takes exactly the convolutions it can do: 3×3, stride 1, same padding, channels in fours; in auto mode only wide ones with enough tiles', async () => {
     const conv = (n: number, hw: number, ci: number, co: number, over: Partial<ConvGeometry> = {}): ConvGeometry => ({
@@ -96,14 +100,30 @@ describe('F(2×2, 3×3) Winograd convolutions (wasm)', () => {
     });
   });
 
-  it('agrees with the direct kernels on a ResNet-18 layer1 shape to float32 rounding', async () => {
+  it('picks 4×4 tiles where there are enough of them (≥ 128), 2×2 below, none under 32 tiles', async () => {
+    const conv = (n: number, hw: number, c: number): ConvGeometry => ({ n, h: hw, w: hw, ci: c, kh: 3, kw: 3, co: c, oh: hw, ow: hw, sh: 1, sw: 1, top: 1, left: 1 });
+    await withMode('auto', async () => {
+      expect(convWinogradTileFor(conv(32, 16, 64))).toBe(4); // ResNet-18@64 layer1: 512 4×4 tiles
+      expect(convWinogradTileFor(conv(32, 8, 128))).toBe(4); // layer2: 128
+      expect(convWinogradTileFor(conv(32, 4, 256))).toBe(2); // layer3: 32 4×4 tiles, 128 2×2 ones
+      expect(convWinogradTileFor(conv(8, 14, 256))).toBe(4); // ResNet-50@224 layer3: 128
+      expect(convWinogradTileFor(conv(8, 7, 512))).toBe(2); // layer4
+      expect(convWinogradTileFor(conv(8, 2, 512))).toBe(0); // 8 tiles: direct
+      expect(convWinogradTileFor(conv(32, 16, 64), true)).toBe(4);
+    });
+    await withMode('auto', async () => expect(convWinogradTileFor(conv(32, 16, 64))).toBe(2), 2);
+    await withMode('always', async () => expect(convWinogradTileFor(conv(1, 3, 8))).toBe(4), 4);
+  });
+
+  it('agrees with the direct kernels on a ResNet-18 layer1 shape to float32 rounding, both tile sizes', async () => {
+    for (const tile of [2, 4] as const) {
     const run = async (mode: ConvWinogradMode) =>
       withMode(mode, async () => {
         const outs = tf.tidy(convAndGrads([4, 16, 16, 64], 64, 9));
         const values = await Promise.all(outs.map((t) => t.data()));
         tf.dispose(outs);
         return values as Float32Array[];
-      });
+      }, tile);
     const wino = await run('always');
     const direct = await run('off');
     for (let i = 0; i < 3; i++) {
@@ -114,6 +134,7 @@ describe('F(2×2, 3×3) Winograd convolutions (wasm)', () => {
         scale = Math.max(scale, Math.abs(direct[i]![j]!));
       }
       expect(diff / scale).toBeLessThan(1e-5);
+    }
     }
   });
 });

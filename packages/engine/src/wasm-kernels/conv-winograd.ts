@@ -1,6 +1,7 @@
 import type { tf } from '../tf.js';
 import type { SimdGemm } from '../simd/gemm.js';
 import type { WinogradExports } from '../simd/winograd.js';
+import type { Winograd4Exports } from '../simd/winograd4.js';
 import type { ConvGeometry } from './conv-gemm.js';
 import { simdGemm } from './batch-mat-mul.js';
 import { asWasmBackend, type WasmBackendLike } from './util.js';
@@ -27,6 +28,21 @@ export function setConvWinograd(next: ConvWinogradMode): ConvWinogradMode {
   return prev;
 }
 
+/** Output tile size: 4 (F(4×4, 3×3), 36 multiplies per 16 outputs) where it has enough tiles, else 2; or forced. */
+export type ConvWinogradTile = 'auto' | 2 | 4;
+let tileChoice: ConvWinogradTile = 'auto';
+/** Sets the output tile size (`auto`, or 2 / 4 for tests and benchmarks); returns the previous choice. */
+export function setConvWinogradTile(next: ConvWinogradTile): ConvWinogradTile {
+  const prev = tileChoice;
+  tileChoice = next;
+  return prev;
+}
+/**
+ * 4×4 output tiles from this many (n·⌈oh/4⌉·⌈ow/4⌉) on: their filter side is 36·ci·co floats (2.25× F(2×2)'s),
+ * which small batches of small maps do not amortise (ResNet layer3/layer4 at 64 px, layer4 at 224 px).
+ */
+const MIN_TILES_4 = 128;
+
 /** Below this the transforms (∝ channels) cost more than the products they shrink (∝ channels²). */
 const MIN_CHANNELS = 32;
 /**
@@ -38,52 +54,90 @@ const MIN_TILES = 32;
 /** Kernel memory per call; beyond it, the direct kernels. */
 const MAX_BYTES = 768 * 2 ** 20;
 
-/** Tiles and the byte sizes of every region one call needs. */
-function layoutOf(g: ConvGeometry, k: SimdGemm) {
-  const th = Math.ceil(g.oh / 2);
-  const tw = Math.ceil(g.ow / 2);
+/** Tiles and the byte sizes of every region one call needs, for output tiles of m×m (input tiles (m+2)², as many planes). */
+function layoutOf(g: ConvGeometry, k: SimdGemm, m: 2 | 4) {
+  const planes = (m + 2) ** 2;
+  const th = Math.ceil(g.oh / m);
+  const tw = Math.ceil(g.ow / m);
   const tiles = g.n * th * tw;
   const blocks = Math.ceil(tiles / k.mr);
   const tilesPadded = blocks * k.mr;
   const ldc = Math.ceil(g.co / k.nr) * k.nr;
-  const hp = 2 * th + 2;
-  const wp = 2 * tw + 2;
+  const hp = m * th + 2;
+  const wp = m * tw + 2;
   const xp = g.n * hp * wp * g.ci * 4;
-  const v = 16 * tilesPadded * g.ci * 4;
-  const forward = xp + v + 9 * g.ci * g.co * 4 + 16 * k.panelsBytes(g.co, g.ci) + 16 * tilesPadded * ldc * 4 + g.n * 4 * th * tw * g.co * 4;
+  const v = planes * tilesPadded * g.ci * 4;
+  const y = g.n * m * th * m * tw * g.co * 4;
+  const forward = xp + v + 9 * g.ci * g.co * 4 + planes * k.panelsBytes(g.co, g.ci) + planes * tilesPadded * ldc * 4 + y;
   const ciBlocks = Math.ceil(g.ci / k.mr);
-  const filterGrad = xp + v + g.n * 4 * th * tw * g.co * 4 + 16 * tilesPadded * g.co * 4 + k.rowBlocksBytes(g.ci, tilesPadded) + k.panelsBytes(g.co, tilesPadded) + 16 * ciBlocks * k.mr * ldc * 4 + 9 * g.ci * g.co * 4;
-  return { th, tw, tiles, blocks, tilesPadded, ldc, hp, wp, ciBlocks, bytes: { xp, v }, total: Math.max(forward, filterGrad) };
+  const kc = Math.min(tilesPadded, WGRAD_K_BLOCK);
+  const filterGrad = xp + v + y + planes * tilesPadded * g.co * 4 + k.rowBlocksBytes(g.ci, kc) + k.panelsBytes(g.co, kc) + planes * ciBlocks * k.mr * ldc * 4 + 9 * g.ci * g.co * 4;
+  return { m, planes, th, tw, tiles, blocks, tilesPadded, ldc, hp, wp, ciBlocks, kc, bytes: { xp, v }, total: Math.max(forward, filterGrad) };
+}
+type Layout = ReturnType<typeof layoutOf>;
+
+/** The layout a convolution (or its input gradient) runs with, or null for the direct kernels. */
+function winogradLayout(g: ConvGeometry, inputGrad: boolean): Layout | null {
+  if (mode === 'off') return null;
+  if (g.kh !== 3 || g.kw !== 3 || g.sh !== 1 || g.sw !== 1 || g.top !== 1 || g.left !== 1 || g.oh !== g.h || g.ow !== g.w) return null;
+  if (g.ci % 4 !== 0 || g.co % 4 !== 0) return null;
+  const k = simdGemm();
+  if (k === null || k.unroll !== 1) return null;
+  const run = inputGrad ? { ...g, ci: g.co, co: g.ci } : g;
+  const four = layoutOf(run, k, 4);
+  const m = tileChoice === 'auto' ? (four.tiles >= MIN_TILES_4 ? 4 : 2) : tileChoice;
+  const l = m === 4 ? four : layoutOf(run, k, 2);
+  if (mode === 'auto' && (g.ci < MIN_CHANNELS || g.co < MIN_CHANNELS || l.tiles < MIN_TILES)) return null;
+  return l.total <= MAX_BYTES ? l : null;
+}
+
+/** The output tile size a convolution (or its input gradient) runs with: 4, 2, or 0 for the direct kernels. */
+export function convWinogradTileFor(g: ConvGeometry, inputGrad = false): 0 | 2 | 4 {
+  return winogradLayout(g, inputGrad)?.m ?? 0;
 }
 
 /**
- * Whether a convolution of this geometry (dilation 1) runs as F(2×2, 3×3); `inputGrad`: for its input gradient
- * (the same convolution with channels swapped).
+ * Whether a convolution of this geometry (dilation 1) runs as Winograd F(m×m, 3×3); `inputGrad`: for its input
+ * gradient (the same convolution with channels swapped).
  */
 export function preferConvWinograd(g: ConvGeometry, inputGrad = false): boolean {
-  if (mode === 'off') return false;
-  if (g.kh !== 3 || g.kw !== 3 || g.sh !== 1 || g.sw !== 1 || g.top !== 1 || g.left !== 1 || g.oh !== g.h || g.ow !== g.w) return false;
-  if (g.ci % 4 !== 0 || g.co % 4 !== 0) return false;
-  const k = simdGemm();
-  if (k === null || k.unroll !== 1) return false;
-  const l = layoutOf(inputGrad ? { ...g, ci: g.co, co: g.ci } : g, k);
-  if (mode === 'auto' && (g.ci < MIN_CHANNELS || g.co < MIN_CHANNELS || l.tiles < MIN_TILES)) return false;
-  return l.total <= MAX_BYTES;
+  return winogradLayout(g, inputGrad) !== null;
 }
 
-function transforms(k: SimdGemm): WinogradExports {
+/** The transforms of one tile size under common names (F(2×2): simd/winograd.ts, F(4×4): simd/winograd4.ts). */
+interface Transforms {
+  input: WinogradExports['winoInput'];
+  filter: WinogradExports['winoFilterPacked'];
+  filterFlipped: WinogradExports['winoFilterPackedFlipped'];
+  output: WinogradExports['winoOutput'];
+  outputGrad: WinogradExports['winoOutputGrad'];
+  filterGrad: WinogradExports['winoFilterGrad'];
+}
+
+function transforms(k: SimdGemm, m: 2 | 4): Transforms {
+  if (m === 2) {
+    return {
+      input: k.exported('winoInput'),
+      filter: k.exported('winoFilterPacked'),
+      filterFlipped: k.exported('winoFilterPackedFlipped'),
+      output: k.exported('winoOutput'),
+      outputGrad: k.exported('winoOutputGrad'),
+      filterGrad: k.exported('winoFilterGrad'),
+    };
+  }
+  const f = (name: keyof Winograd4Exports) => k.exported(name);
   return {
-    winoInput: k.exported('winoInput'),
-    winoFilterPacked: k.exported('winoFilterPacked'),
-    winoFilterPackedFlipped: k.exported('winoFilterPackedFlipped'),
-    winoOutput: k.exported('winoOutput'),
-    winoOutputGrad: k.exported('winoOutputGrad'),
-    winoFilterGrad: k.exported('winoFilterGrad'),
+    input: f('wino4Input'),
+    filter: f('wino4FilterPacked'),
+    filterFlipped: f('wino4FilterPackedFlipped'),
+    output: f('wino4Output'),
+    outputGrad: f('wino4OutputGrad'),
+    filterGrad: f('wino4FilterGrad'),
   };
 }
 
 /** Copies x [n, h, w, ci] into the zero-padded tile grid [n, hp, wp, ci] at `xp` (one pixel of padding top/left) and fills V. */
-function transformInput(k: SimdGemm, t: WinogradExports, xv: Float32Array, g: ConvGeometry, l: ReturnType<typeof layoutOf>, xp: number, v: number): void {
+function transformInput(k: SimdGemm, t: Transforms, xv: Float32Array, g: ConvGeometry, l: Layout, xp: number, v: number): void {
   const mem = k.f32;
   mem.fill(0, xp >>> 2, (xp + l.bytes.xp) >>> 2);
   const row = g.w * g.ci;
@@ -94,39 +148,39 @@ function transformInput(k: SimdGemm, t: WinogradExports, xv: Float32Array, g: Co
     }
   const plane = l.tilesPadded * g.ci;
   // The padding rows of every plane's last row block are read by the GEMM: zeros.
-  if (l.tilesPadded > l.tiles) for (let xi = 0; xi < 16; xi++) mem.fill(0, (v >>> 2) + xi * plane + l.tiles * g.ci, (v >>> 2) + (xi + 1) * plane);
-  t.winoInput(xp, l.hp * l.wp * g.ci * 4, l.wp * g.ci * 4, g.ci * 4, v, plane * 4, g.n, l.th, l.tw, g.ci / 4);
+  if (l.tilesPadded > l.tiles) for (let xi = 0; xi < l.planes; xi++) mem.fill(0, (v >>> 2) + xi * plane + l.tiles * g.ci, (v >>> 2) + (xi + 1) * plane);
+  t.input(xp, l.hp * l.wp * g.ci * 4, l.wp * g.ci * 4, g.ci * 4, v, plane * 4, g.n, l.th, l.tw, g.ci / 4);
 }
 
 /** y = conv3×3(x, W) (stride 1, same padding) for NHWC x and HWIO W. Call after `preferConvWinograd(g)`. */
 export function convWinograd(xInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGeometry, backend: unknown): tf.TensorInfo {
-  return winogradForward(xInfo, fInfo, g, false, asWasmBackend(backend, 'Conv2D'));
+  return winogradForward(xInfo, fInfo, g, winogradLayout(g, false)!, false, asWasmBackend(backend, 'Conv2D'));
 }
 
 /**
  * dx of a 3×3 stride-1 same convolution (g is its forward geometry): the same convolution of dy with the filter
- * flipped in space and transposed in channels. The flip is free in the transformed domain (U of the flipped filter
- * is U with tile rows and columns 0 and 3 swapped) and the transpose is a packing stride, so W is used as it is.
+ * flipped in space and transposed in channels. The filter transforms read the taps in reverse order and write the
+ * transpose straight into the B panels, so W is used as it is.
  */
 export function convWinogradInputGrad(dyInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGeometry, backend: unknown): tf.TensorInfo {
   const swapped: ConvGeometry = { ...g, h: g.oh, w: g.ow, ci: g.co, co: g.ci };
-  return winogradForward(dyInfo, fInfo, swapped, true, asWasmBackend(backend, 'Conv2DBackpropInput'));
+  return winogradForward(dyInfo, fInfo, swapped, winogradLayout(g, true)!, true, asWasmBackend(backend, 'Conv2DBackpropInput'));
 }
 
 /**
  * conv(src, W) on tiles; `flipped`: W is [3, 3, co, ci] of a forward convolution whose input gradient this is
  * (g describes the run: src channels g.ci, output channels g.co).
  */
-function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGeometry, flipped: boolean, wasm: WasmBackendLike): tf.TensorInfo {
+function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGeometry, l: Layout, flipped: boolean, wasm: WasmBackendLike): tf.TensorInfo {
   const k = simdGemm()!;
-  const t = transforms(k);
+  const t = transforms(k, l.m);
   const out = wasm.makeOutput([g.n, g.oh, g.ow, g.co], 'float32');
   // Views after the allocation: heap growth detaches earlier ones.
   const xv = wasm.typedArrayFromHeap(srcInfo) as Float32Array;
   const fv = wasm.typedArrayFromHeap(fInfo) as Float32Array;
   const ov = wasm.typedArrayFromHeap(out) as Float32Array;
-  const l = layoutOf(g, k);
   const { ci, co } = g;
+  const P = l.planes;
   const mark = k.mark();
   try {
     const xp = k.alloc(l.bytes.xp);
@@ -134,11 +188,11 @@ function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGe
     const f = k.alloc(9 * ci * co * 4);
     // B[ξ] is [k = ci, n = co] packed in panels of nr columns (for the input gradient, of U of the flipped filter).
     const panelBytes = k.panelsBytes(co, ci);
-    const up = k.alloc(16 * panelBytes);
+    const up = k.alloc(P * panelBytes);
     const mPlane = l.tilesPadded * l.ldc;
-    const m = k.alloc(16 * mPlane * 4);
-    const yh = 2 * l.th;
-    const yw = 2 * l.tw;
+    const m = k.alloc(P * mPlane * 4);
+    const yh = l.m * l.th;
+    const yw = l.m * l.tw;
     const y = k.alloc(g.n * yh * yw * co * 4);
     transformInput(k, t, xv, g, l, xp, v);
     const mem = k.f32;
@@ -146,12 +200,12 @@ function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGe
     if (co % k.nr !== 0) {
       // The transforms skip the last panel's pad columns; the GEMM reads them.
       const last = Math.floor(co / k.nr) * ci * k.nr;
-      for (let xi = 0; xi < 16; xi++) mem.fill(0, (up + xi * panelBytes) / 4 + last, (up + (xi + 1) * panelBytes) / 4);
+      for (let xi = 0; xi < P; xi++) mem.fill(0, (up + xi * panelBytes) / 4 + last, (up + (xi + 1) * panelBytes) / 4);
     }
-    if (!flipped) t.winoFilterPacked(f, ci, co, up, panelBytes);
-    else t.winoFilterPackedFlipped(f, co, ci, up, panelBytes); // the forward conv's filter is [3, 3, co, ci] here
+    if (!flipped) t.filter(f, ci, co, up, panelBytes);
+    else t.filterFlipped(f, co, ci, up, panelBytes); // the forward conv's filter is [3, 3, co, ci] here
     const chunk = Math.max(1, Math.ceil(GEMM_CHUNK_ROWS / k.mr));
-    for (let xi = 0; xi < 16; xi++) {
+    for (let xi = 0; xi < P; xi++) {
       const a = v + xi * l.tilesPadded * ci * 4;
       const c = m + xi * mPlane * 4;
       for (let b0 = 0; b0 < l.blocks; b0 += chunk) {
@@ -159,7 +213,7 @@ function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGe
         k.gemmRows(a + b0 * k.mr * ci * 4, ci, nb, up + xi * panelBytes, l.ldc / k.nr, ci, c + b0 * k.mr * l.ldc * 4, l.ldc);
       }
     }
-    t.winoOutput(m, mPlane * 4, l.ldc * 4, y, yh * yw * co * 4, yw * co * 4, co * 4, g.n, l.th, l.tw, co / 4);
+    t.output(m, mPlane * 4, l.ldc * 4, y, yh * yw * co * 4, yw * co * 4, co * 4, g.n, l.th, l.tw, co / 4);
     if (yh === g.oh && yw === g.ow) ov.set(mem.subarray(y >>> 2, (y >>> 2) + g.n * g.oh * g.ow * co));
     else {
       // Odd maps: the last tile row/column computed outputs past the edge; keep the first oh × ow.
@@ -184,29 +238,30 @@ const WGRAD_K_BLOCK = 512;
 /** dW [3, 3, ci, co] of a 3×3 stride-1 same convolution from x and dy. Call after `preferConvWinograd(g)`. */
 export function convWinogradFilterGrad(xInfo: tf.TensorInfo, dyInfo: tf.TensorInfo, g: ConvGeometry, backend: unknown): tf.TensorInfo {
   const k = simdGemm()!;
-  const t = transforms(k);
+  const l = winogradLayout(g, false)!;
+  const t = transforms(k, l.m);
+  const P = l.planes;
   const wasm = asWasmBackend(backend, 'Conv2DBackpropFilter');
   const out = wasm.makeOutput([3, 3, g.ci, g.co], 'float32');
   const xv = wasm.typedArrayFromHeap(xInfo) as Float32Array;
   const dyv = wasm.typedArrayFromHeap(dyInfo) as Float32Array;
   const ov = wasm.typedArrayFromHeap(out) as Float32Array;
-  const l = layoutOf(g, k);
   const { ci, co } = g;
   const mark = k.mark();
   try {
     const xp = k.alloc(l.bytes.xp);
     const v = k.alloc(l.bytes.v);
-    const yh = 2 * l.th;
-    const yw = 2 * l.tw;
+    const yh = l.m * l.th;
+    const yw = l.m * l.tw;
     const dy = k.alloc(g.n * yh * yw * co * 4);
     const dmPlane = l.tilesPadded * co;
-    const dm = k.alloc(16 * dmPlane * 4);
+    const dm = k.alloc(P * dmPlane * 4);
     // k (the tiles) runs in blocks whose packed A and B stay in cache, as simdProduct does for long products.
-    const kc = Math.min(l.tilesPadded, WGRAD_K_BLOCK);
+    const kc = l.kc;
     const aPacked = k.alloc(k.rowBlocksBytes(ci, kc));
     const bPacked = k.alloc(k.panelsBytes(co, kc));
     const duPlane = l.ciBlocks * k.mr * l.ldc;
-    const du = k.alloc(16 * duPlane * 4);
+    const du = k.alloc(P * duPlane * 4);
     const dw = k.alloc(9 * ci * co * 4);
     transformInput(k, t, xv, g, l, xp, v);
     const mem = k.f32;
@@ -221,10 +276,10 @@ export function convWinogradFilterGrad(xInfo: tf.TensorInfo, dyInfo: tf.TensorIn
           mem.set(dyv.subarray(from, from + row), (dy >>> 2) + (img * yh + r) * yw * co);
         }
     }
-    if (l.tilesPadded > l.tiles) for (let xi = 0; xi < 16; xi++) mem.fill(0, (dm >>> 2) + xi * dmPlane + l.tiles * co, (dm >>> 2) + (xi + 1) * dmPlane);
-    t.winoOutputGrad(dy, yh * yw * co * 4, yw * co * 4, co * 4, dm, dmPlane * 4, g.n, l.th, l.tw, co / 4);
+    if (l.tilesPadded > l.tiles) for (let xi = 0; xi < P; xi++) mem.fill(0, (dm >>> 2) + xi * dmPlane + l.tiles * co, (dm >>> 2) + (xi + 1) * dmPlane);
+    t.outputGrad(dy, yh * yw * co * 4, yw * co * 4, co * 4, dm, dmPlane * 4, g.n, l.th, l.tw, co / 4);
     // dU[ξ] = V[ξ]ᵀ · dM[ξ]: [ci, tiles] · [tiles, co], k running over the tiles.
-    for (let xi = 0; xi < 16; xi++) {
+    for (let xi = 0; xi < P; xi++) {
       for (let k0 = 0; k0 < l.tilesPadded; k0 += kc) {
         const kk = Math.min(kc, l.tilesPadded - k0);
         k.packTransposedAt(v + (xi * l.tilesPadded + k0) * ci * 4, ci, kk, ci, aPacked);
@@ -232,7 +287,7 @@ export function convWinogradFilterGrad(xInfo: tf.TensorInfo, dyInfo: tf.TensorIn
         k.gemm(aPacked, l.ciBlocks, bPacked, l.ldc / k.nr, kk, du + xi * duPlane * 4, l.ldc, k0 > 0);
       }
     }
-    t.winoFilterGrad(du, duPlane * 4, l.ldc * 4, ci, co / 4, dw, ci * co * 4);
+    t.filterGrad(du, duPlane * 4, l.ldc * 4, ci, co / 4, dw, ci * co * 4);
     ov.set(k.f32.subarray(dw >>> 2, (dw >>> 2) + 9 * ci * co));
   } finally {
     k.release(mark);

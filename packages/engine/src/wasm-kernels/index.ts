@@ -13,7 +13,7 @@ import { unsortedSegmentSumKernel } from './unsorted-segment-sum.js';
 export type { WasmKernel } from './types.js';
 export { setConvGemmMaxMap, setConvGemmMinChannels } from './conv-gemm.js';
 export { type ConvIgemmMode, setConvIgemm } from './conv-igemm.js';
-export { type ConvWinogradMode, setConvWinograd } from './conv-winograd.js';
+export { type ConvWinogradMode, type ConvWinogradTile, setConvWinograd, setConvWinogradTile } from './conv-winograd.js';
 
 const KERNELS: WasmKernel[] = [conv2dKernel, conv2dBackpropFilterKernel, conv2dBackpropInputKernel, batchMatMulKernel, unsortedSegmentSumKernel, maxPoolGradKernel, sumKernel, meanKernel, identityKernel, castKernel];
 
