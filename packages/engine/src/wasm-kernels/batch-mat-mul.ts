@@ -2,7 +2,6 @@ import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
 import { SimdGemm } from '../simd/gemm.js';
 import { winogradFunctions } from '../simd/winograd.js';
-import { winograd4Functions } from '../simd/winograd4.js';
 import { stockWasmKernel } from './stock.js';
 import type { WasmKernel } from './types.js';
 import { type KernelArgs, adoptOutput, asWasmBackend, wrapInput } from './util.js';
@@ -72,7 +71,7 @@ export function simdGemm(): SimdGemm | null {
     if (process.env.HIER_SIMD_GEMM === '0') return (simdKernel = null);
     try {
       // The Winograd tile transforms share the GEMM's memory (conv-winograd.ts).
-      const g = SimdGemm.create({ extra: ({ nr }) => [...winogradFunctions(nr), ...winograd4Functions(nr)] });
+      const g = SimdGemm.create({ extra: ({ nr }) => winogradFunctions(nr) });
       simdKernel = g.fma ? g : null;
     } catch {
       simdKernel = null;

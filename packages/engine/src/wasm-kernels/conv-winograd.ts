@@ -1,20 +1,19 @@
 import type { tf } from '../tf.js';
 import type { SimdGemm } from '../simd/gemm.js';
-import type { WinogradExports } from '../simd/winograd.js';
-import type { Winograd4Exports } from '../simd/winograd4.js';
+import { type WinogradTransforms, winogradExportNames } from '../simd/winograd.js';
 import type { ConvGeometry } from './conv-gemm.js';
 import { simdGemm } from './batch-mat-mul.js';
 import { asWasmBackend, type WasmBackendLike } from './util.js';
 
 /**
- * 3×3 stride-1 "same" convolutions by Winograd's F(2×2, 3×3) (simd/winograd.ts has the math): 16 multiplies per
- * 2×2 output tile and channel pair instead of 36, as 16 products on the FMA GEMM between SIMD tile transforms,
- * all in the GEMM's own memory. ResNet's 3×3 layers (the bottleneck middles, every ResNet-18 layer after the stem)
- * are most of its arithmetic; the forward, the input gradient (a forward convolution with the flipped filter) and the
- * filter gradient (the adjoint) all take this path.
+ * 3×3 stride-1 "same" convolutions by Winograd's F(m×m, 3×3), m = 2 or 4 (simd/winograd.ts has the math): 16
+ * multiplies per 2×2 output tile and channel pair instead of 36, or 36 per 4×4 instead of 144, as (m+2)² products on
+ * the FMA GEMM between SIMD tile transforms, all in the GEMM's own memory. ResNet's 3×3 layers (the bottleneck
+ * middles, every ResNet-18 layer after the stem) are most of its arithmetic; the forward, the input gradient (a
+ * forward convolution with the flipped filter) and the filter gradient (the adjoint) all take this path.
  *
- * Numerics: the transforms add and halve (exact in float32 up to rounding), so results differ from a direct
- * convolution in the last bits, as any change of summation order does; the golden parity cases pass.
+ * Numerics: the transforms change the summation order and scale by small constants, so results differ from a direct
+ * convolution by rounding (~1e-6 relative for m = 2, ~5e-6 for m = 4 at 64 channels); the golden parity cases pass.
  * `setConvWinograd('off')` restores the direct kernels.
  */
 export type ConvWinogradMode = 'auto' | 'off' | 'always';
@@ -104,36 +103,11 @@ export function preferConvWinograd(g: ConvGeometry, inputGrad = false): boolean 
   return winogradLayout(g, inputGrad) !== null;
 }
 
-/** The transforms of one tile size under common names (F(2×2): simd/winograd.ts, F(4×4): simd/winograd4.ts). */
-interface Transforms {
-  input: WinogradExports['winoInput'];
-  filter: WinogradExports['winoFilterPacked'];
-  filterFlipped: WinogradExports['winoFilterPackedFlipped'];
-  output: WinogradExports['winoOutput'];
-  outputGrad: WinogradExports['winoOutputGrad'];
-  filterGrad: WinogradExports['winoFilterGrad'];
-}
+type Transforms = WinogradTransforms;
 
 function transforms(k: SimdGemm, m: 2 | 4): Transforms {
-  if (m === 2) {
-    return {
-      input: k.exported('winoInput'),
-      filter: k.exported('winoFilterPacked'),
-      filterFlipped: k.exported('winoFilterPackedFlipped'),
-      output: k.exported('winoOutput'),
-      outputGrad: k.exported('winoOutputGrad'),
-      filterGrad: k.exported('winoFilterGrad'),
-    };
-  }
-  const f = (name: keyof Winograd4Exports) => k.exported(name);
-  return {
-    input: f('wino4Input'),
-    filter: f('wino4FilterPacked'),
-    filterFlipped: f('wino4FilterPackedFlipped'),
-    output: f('wino4Output'),
-    outputGrad: f('wino4OutputGrad'),
-    filterGrad: f('wino4FilterGrad'),
-  };
+  const names = winogradExportNames(m);
+  return Object.fromEntries(Object.entries(names).map(([key, name]) => [key, k.exported(name)])) as unknown as Transforms;
 }
 
 /** Copies x [n, h, w, ci] into the zero-padded tile grid [n, hp, wp, ci] at `xp` (one pixel of padding top/left) and fills V. */
