@@ -50,7 +50,7 @@ export class Cnn4Body implements Body {
     let h = x;
     for (let i = 0; i < WIDTHS.length; i++) {
       h = conv2d(h, this.params.get(`conv${i + 1}.weight`), 1, 1);
-      h = tf.relu(batchNorm(h, this.params, `bn${i + 1}`, { mode, frozen: this.config.bnFreeze, updateStats: this.updateBatchNormStats }));
+      h = batchNorm(h, this.params, `bn${i + 1}`, { mode, frozen: this.config.bnFreeze, updateStats: this.updateBatchNormStats, relu: true });
       if (i < 3) h = tf.maxPool(h, 2, 2, 'valid');
       tap?.(`stage${i + 1}`, h, 'nhwc');
     }

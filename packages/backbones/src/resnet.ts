@@ -79,7 +79,7 @@ export class ResNetBody implements Body {
     const p = this.params;
     const bn = { mode, frozen: this.config.bnFreeze, updateStats: this.updateBatchNormStats };
     let h = conv2d(x, p.get('conv1.weight'), 2, 3);
-    h = tf.relu(batchNorm(h, p, 'bn1', bn));
+    h = batchNorm(h, p, 'bn1', { ...bn, relu: true });
     tap?.('stem_relu', h, 'nhwc');
     // Symmetric pad 1: out-of-range positions are skipped, i.e. −∞ padding as in PyTorch.
     h = tf.maxPool(h, 3, 2, 1);
@@ -88,11 +88,11 @@ export class ResNetBody implements Body {
       for (const b of stage.blocks) {
         let y: tf.Tensor4D;
         if (this.config.block === 'bottleneck') {
-          y = tf.relu(batchNorm(conv2d(h, p.get(`${b.prefix}.conv1.weight`), 1, 0), p, `${b.prefix}.bn1`, bn));
-          y = tf.relu(batchNorm(conv2d(y, p.get(`${b.prefix}.conv2.weight`), b.stride, 1), p, `${b.prefix}.bn2`, bn));
+          y = batchNorm(conv2d(h, p.get(`${b.prefix}.conv1.weight`), 1, 0), p, `${b.prefix}.bn1`, { ...bn, relu: true });
+          y = batchNorm(conv2d(y, p.get(`${b.prefix}.conv2.weight`), b.stride, 1), p, `${b.prefix}.bn2`, { ...bn, relu: true });
           y = batchNorm(conv2d(y, p.get(`${b.prefix}.conv3.weight`), 1, 0), p, `${b.prefix}.bn3`, bn);
         } else {
-          y = tf.relu(batchNorm(conv2d(h, p.get(`${b.prefix}.conv1.weight`), b.stride, 1), p, `${b.prefix}.bn1`, bn));
+          y = batchNorm(conv2d(h, p.get(`${b.prefix}.conv1.weight`), b.stride, 1), p, `${b.prefix}.bn1`, { ...bn, relu: true });
           y = batchNorm(conv2d(y, p.get(`${b.prefix}.conv2.weight`), 1, 1), p, `${b.prefix}.bn2`, bn);
         }
         const identity = b.down

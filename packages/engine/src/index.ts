@@ -11,6 +11,7 @@ export { explainWasmFailure, tensorGrowthPerStep, WASM_HEAP_CAP_BYTES, wasmHeapB
 export { batchNormTrain, type BatchNormTrainResult } from './batch-norm.js';
 export { attention, splitHeads, mergeHeads } from './attention.js';
 export { gelu } from './gelu.js';
+export { channelAffine } from './channel-affine.js';
 export { layerNorm } from './layer-norm.js';
 export { registerWasmTrainingKernels, setConvGemmMaxMap, setConvGemmMinChannels, setConvIgemm, type ConvIgemmMode, setConvWinograd, type ConvWinogradMode, setConvWinogradTile, type ConvWinogradTile, wasmKernelNames, type WasmKernel } from './wasm-kernels/index.js';
 export { stockWasmKernel } from './wasm-kernels/stock.js';

@@ -228,6 +228,9 @@ export class Code {
   f32x4Ge(): this {
     return this.simd(0x46);
   }
+  v128And(): this {
+    return this.simd(0x4e);
+  }
   v128Or(): this {
     return this.simd(0x50);
   }

@@ -1,0 +1,71 @@
+import { Rng } from '@hier-ts/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { compareBackends, randomArray, runOn } from './__fixtures__/compare.js';
+import { initBackend } from './backend.js';
+import { channelAffine } from './channel-affine.js';
+import { tensorGrowthPerStep } from './memory.js';
+import { tf } from './tf.js';
+
+/** y and the gradients of Σ y·r with respect to x, scale and shift, by channelAffine or by the composed tf ops. */
+function run(shape: number[], relu: boolean, fused: boolean, seed = 5) {
+  const rng = new Rng(seed);
+  const ch = shape[shape.length - 1]!;
+  const xv = randomArray(rng, shape.reduce((a, b) => a * b));
+  const sv = randomArray(rng, ch);
+  const bv = randomArray(rng, ch);
+  // x[0] = 0 and shift[0] = 0 put element 0 on the ReLU's kink: its gradient is 0 there, as tf.relu's.
+  xv[0] = 0;
+  bv[0] = 0;
+  const rv = randomArray(rng, xv.length);
+  return () => {
+    const x = tf.tensor(xv, shape);
+    const s = tf.tensor1d(sv);
+    const b = tf.tensor1d(bv);
+    const r = tf.tensor(rv, shape);
+    const f = (xx: tf.Tensor, ss: tf.Tensor, bb: tf.Tensor) => {
+      if (fused) return channelAffine(xx, ss, bb, relu);
+      const lin = tf.add(tf.mul(xx, ss), bb);
+      return relu ? tf.relu(lin) : lin;
+    };
+    const y = f(x, s, b);
+    const grads = tf.grads((xx: tf.Tensor, ss: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(xx, ss, bb), r)))([x, s, b]);
+    return [y, ...grads];
+  };
+}
+
+describe('channelAffine (frozen BatchNorm + optional ReLU)', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  for (const relu of [false, true])
+    for (const shape of [
+      [2, 5, 3, 8], // channels in fours: the wasm heap kernels
+      [7, 12],
+      [2, 4, 4, 3], // not in fours: the tf-op fallback
+    ])
+      it(`matches the composed ops on cpu: [${shape}]${relu ? ' + ReLU' : ''}`, async () => {
+        const ref = await runOn('cpu', run(shape, relu, false));
+        const got = await compareBackends(run(shape, relu, true));
+        expect(got.shapesMatch).toBe(true);
+        expect(got.err).toBeLessThan(1e-5);
+        // and the fused op on wasm against the composed ones on cpu, output by output
+        const fused = await runOn('wasm', run(shape, relu, true));
+        expect(fused.map((t) => t.shape)).toEqual(ref.map((t) => t.shape));
+        // the forward rounds exactly as mul-then-add
+        expect(Array.from(fused[0]!.values)).toEqual(Array.from(ref[0]!.values));
+      });
+
+  it('holds no tensors past a training step', async () => {
+    await initBackend('wasm');
+    const x = tf.randomNormal([4, 6, 6, 16]);
+    const s = tf.variable(tf.randomNormal([16]));
+    const b = tf.variable(tf.randomNormal([16]));
+    const growth = await tensorGrowthPerStep(() => {
+      const { value, grads } = tf.variableGrads(() => tf.sum(channelAffine(x, s, b, true)) as tf.Scalar, [s, b]);
+      tf.dispose([value, ...Object.values(grads)]);
+    }, 3);
+    expect(growth).toBe(0);
+    tf.dispose([x, s, b]);
+  });
+});

@@ -1,0 +1,119 @@
+import { tf } from '../tf.js';
+import { buildModule, Code, type FunctionDef, I32, instantiate, V128, type ValType, type WasmMemory } from '../simd/wasm-builder.js';
+import { asWasmBackend } from './util.js';
+
+/**
+ * y = x·scale + shift per channel (the last axis), optionally followed by ReLU, and its backward, each as one wasm
+ * SIMD pass on tfjs-backend-wasm's heap (the module imports the backend's memory: no copies).
+ *
+ * Why: a frozen (or evaluation-mode) BatchNorm is exactly this affine map, and ResNet follows most of them with a
+ * ReLU. Through autograd that was a multiply and an add forward, then dy·scale, dy·x, two channel sums and the
+ * ReLU's step and multiply backward: six to eight passes over an activation-sized tensor per layer, here two.
+ */
+function loop(c: Code, counter: number, limit: number, body: () => void): void {
+  c.i32(0).set(counter);
+  c.block().loop();
+  c.get(counter).get(limit).ltU().eqz().brIf(1);
+  body();
+  c.inc(counter, 1).br(0).end().end();
+}
+
+/** affineForward(x, scale, shift, y, rows, groups, relu) */
+function forwardFunction(): FunctionDef {
+  const [X, SCALE, SHIFT, Y, ROWS, GROUPS, RELU] = [0, 1, 2, 3, 4, 5, 6];
+  const [r, g, sp, hp] = [7, 8, 9, 10];
+  const v = 11;
+  const c = new Code();
+  loop(c, r, ROWS, () => {
+    c.get(SCALE).set(sp).get(SHIFT).set(hp);
+    loop(c, g, GROUPS, () => {
+      // the same mul-then-add rounding as tf.add(tf.mul(x, scale), shift)
+      c.get(X).v128Load().get(sp).v128Load().f32x4Mul().get(hp).v128Load().f32x4Add().set(v);
+      c.get(RELU).if_().get(v).v128Zero().f32x4Max().set(v).end();
+      c.get(Y).get(v).v128Store();
+      c.inc(X, 16).inc(Y, 16).inc(sp, 16).inc(hp, 16);
+    });
+  });
+  return { name: 'affineForward', params: new Array<ValType>(7).fill(I32), results: [], locals: [...new Array<ValType>(4).fill(I32), V128], body: c };
+}
+
+/**
+ * affineBackward(x, y, dy, scale, dx, dscale, dshift, rows, groups, relu): g = dy (masked by y > 0 with relu),
+ * dx = g·scale, dscale += Σ_rows g·x, dshift += Σ_rows g (dscale and dshift start at zero).
+ */
+function backwardFunction(): FunctionDef {
+  const [X, Y, DY, SCALE, DX, DSCALE, DSHIFT, ROWS, GROUPS, RELU] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [r, g, sp, ap, bp] = [10, 11, 12, 13, 14];
+  const grad = 15;
+  const c = new Code();
+  loop(c, r, ROWS, () => {
+    c.get(SCALE).set(sp).get(DSCALE).set(ap).get(DSHIFT).set(bp);
+    loop(c, g, GROUPS, () => {
+      c.get(DY).v128Load().set(grad);
+      c.get(RELU).if_().get(grad).get(Y).v128Load().v128Zero().f32x4Gt().v128And().set(grad).end();
+      c.get(DX).get(grad).get(sp).v128Load().f32x4Mul().v128Store();
+      c.get(ap).get(ap).v128Load().get(grad).get(X).v128Load().f32x4Mul().f32x4Add().v128Store();
+      c.get(bp).get(bp).v128Load().get(grad).f32x4Add().v128Store();
+      c.inc(X, 16).inc(Y, 16).inc(DY, 16).inc(DX, 16).inc(sp, 16).inc(ap, 16).inc(bp, 16);
+    });
+  });
+  return { name: 'affineBackward', params: new Array<ValType>(10).fill(I32), results: [], locals: [...new Array<ValType>(5).fill(I32), V128], body: c };
+}
+
+interface AffineExports {
+  affineForward(x: number, scale: number, shift: number, y: number, rows: number, groups: number, relu: number): void;
+  affineBackward(x: number, y: number, dy: number, scale: number, dx: number, dscale: number, dshift: number, rows: number, groups: number, relu: number): void;
+}
+
+const instances = new WeakMap<WasmMemory, AffineExports>();
+
+function heapKernels(backend: unknown): AffineExports | null {
+  const memory = (backend as { wasm?: { asm?: { memory?: WasmMemory } } }).wasm?.asm?.memory;
+  if (!memory) return null;
+  let k = instances.get(memory);
+  if (!k) {
+    k = instantiate(buildModule([forwardFunction(), backwardFunction()], 1), memory) as unknown as AffineExports;
+    instances.set(memory, k);
+  }
+  return k;
+}
+
+/** Whether the heap kernels take this x (wasm backend, float32, channels in fours). */
+function usable(x: tf.Tensor): boolean {
+  const ch = x.shape[x.rank - 1] ?? 0;
+  return tf.getBackend() === 'wasm' && x.dtype === 'float32' && x.rank >= 1 && ch > 0 && ch % 4 === 0;
+}
+
+/** y = x·scale + shift (then ReLU), or null where the heap kernels do not apply. */
+export function channelAffineOnHeap(x: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, relu: boolean): tf.Tensor | null {
+  if (!usable(x) || scale.dtype !== 'float32' || shift.dtype !== 'float32') return null;
+  const backend = tf.backend();
+  const k = heapKernels(backend);
+  if (!k) return null;
+  const wasm = asWasmBackend(backend, 'channelAffine');
+  const ch = x.shape[x.rank - 1]!;
+  const out = wasm.makeOutput([...x.shape], 'float32');
+  // Views after the allocation: heap growth detaches earlier ones.
+  const [xv, sv, hv, yv] = [x, scale, shift, out].map((t) => wasm.typedArrayFromHeap(t as tf.TensorInfo)) as Float32Array[];
+  k.affineForward(xv!.byteOffset, sv!.byteOffset, hv!.byteOffset, yv!.byteOffset, x.size / ch, ch / 4, relu ? 1 : 0);
+  return tf.engine().makeTensorFromTensorInfo(out, backend);
+}
+
+/** [dx, dscale, dshift] of channelAffine, or null where the heap kernels do not apply. */
+export function channelAffineGradOnHeap(x: tf.Tensor, y: tf.Tensor, dy: tf.Tensor, scale: tf.Tensor, relu: boolean): [tf.Tensor, tf.Tensor, tf.Tensor] | null {
+  if (!usable(x) || dy.dtype !== 'float32' || dy.size !== x.size) return null;
+  const backend = tf.backend();
+  const k = heapKernels(backend);
+  if (!k) return null;
+  const wasm = asWasmBackend(backend, 'channelAffine');
+  const ch = x.shape[x.rank - 1]!;
+  const dx = wasm.makeOutput([...x.shape], 'float32');
+  const ds = wasm.makeOutput([ch], 'float32');
+  const db = wasm.makeOutput([ch], 'float32');
+  const [xv, yv, dyv, sv, dxv, dsv, dbv] = [x, y, dy, scale, dx, ds, db].map((t) => wasm.typedArrayFromHeap(t as tf.TensorInfo)) as Float32Array[];
+  dsv!.fill(0);
+  dbv!.fill(0);
+  k.affineBackward(xv!.byteOffset, yv!.byteOffset, dyv!.byteOffset, sv!.byteOffset, dxv!.byteOffset, dsv!.byteOffset, dbv!.byteOffset, x.size / ch, ch / 4, relu ? 1 : 0);
+  const wrap = (info: tf.TensorInfo) => tf.engine().makeTensorFromTensorInfo(info, backend);
+  return [wrap(dx), wrap(ds), wrap(db)];
+}
