@@ -26,6 +26,8 @@ export interface BatchNormOptions {
   updateStats?: boolean;
   /** Follow with a ReLU (fused into the folded affine map when frozen or evaluating). */
   relu?: boolean;
+  /** Add this (a ResNet shortcut) before the ReLU (fused likewise). */
+  residual?: tf.Tensor4D;
 }
 
 /** BatchNorm2d on NHWC with the PyTorch names `<prefix>.weight/bias/running_mean/running_var`. */
@@ -40,12 +42,13 @@ export function batchNorm(x: tf.Tensor4D, p: ParamStore, prefix: string, o: Batc
     // forward and backward as one pass each on wasm, where FusedBatchNorm's gradient tiles the statistics and the
     // composed ops cost six to eight passes.
     const scale = tf.mul(gamma, tf.rsqrt(tf.add(rv, eps)));
-    return channelAffine(x, scale, tf.sub(beta, tf.mul(rm, scale)), o.relu ?? false) as tf.Tensor4D;
+    return channelAffine(x, scale, tf.sub(beta, tf.mul(rm, scale)), o.relu ?? false, o.residual) as tf.Tensor4D;
   }
   // The engine's closed-form backward avoids FusedBatchNorm's tiled gradient; its statistics carry no gradient.
   const { y, mean, variance, count: n } = batchNormTrain(x, gamma as tf.Variable<tf.Rank.R1>, beta as tf.Variable<tf.Rank.R1>, eps);
   const m = o.momentum ?? 0.1;
-  const out = (o.relu ? tf.relu(y) : y) as tf.Tensor4D;
+  const sum = o.residual ? tf.add(y, o.residual) : y;
+  const out = (o.relu ? tf.relu(sum) : sum) as tf.Tensor4D;
   if (o.updateStats === false) {
     tf.dispose([mean, variance]);
     return out;

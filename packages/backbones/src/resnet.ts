@@ -86,19 +86,19 @@ export class ResNetBody implements Body {
     tap?.('maxpool', h, 'nhwc');
     this.stages.forEach((stage, si) => {
       for (const b of stage.blocks) {
-        let y: tf.Tensor4D;
-        if (this.config.block === 'bottleneck') {
-          y = batchNorm(conv2d(h, p.get(`${b.prefix}.conv1.weight`), 1, 0), p, `${b.prefix}.bn1`, { ...bn, relu: true });
-          y = batchNorm(conv2d(y, p.get(`${b.prefix}.conv2.weight`), b.stride, 1), p, `${b.prefix}.bn2`, { ...bn, relu: true });
-          y = batchNorm(conv2d(y, p.get(`${b.prefix}.conv3.weight`), 1, 0), p, `${b.prefix}.bn3`, bn);
-        } else {
-          y = batchNorm(conv2d(h, p.get(`${b.prefix}.conv1.weight`), b.stride, 1), p, `${b.prefix}.bn1`, { ...bn, relu: true });
-          y = batchNorm(conv2d(y, p.get(`${b.prefix}.conv2.weight`), 1, 1), p, `${b.prefix}.bn2`, bn);
-        }
         const identity = b.down
           ? batchNorm(conv2d(h, p.get(`${b.prefix}.downsample.0.weight`), b.stride, 0), p, `${b.prefix}.downsample.1`, bn)
           : h;
-        h = tf.relu(tf.add(y, identity)) as tf.Tensor4D;
+        // The block's last BN takes the shortcut and the ReLU: relu(bn(conv(y)) + identity), one fused op when frozen.
+        const last = { ...bn, relu: true, residual: identity };
+        if (this.config.block === 'bottleneck') {
+          let y = batchNorm(conv2d(h, p.get(`${b.prefix}.conv1.weight`), 1, 0), p, `${b.prefix}.bn1`, { ...bn, relu: true });
+          y = batchNorm(conv2d(y, p.get(`${b.prefix}.conv2.weight`), b.stride, 1), p, `${b.prefix}.bn2`, { ...bn, relu: true });
+          h = batchNorm(conv2d(y, p.get(`${b.prefix}.conv3.weight`), 1, 0), p, `${b.prefix}.bn3`, last);
+        } else {
+          const y = batchNorm(conv2d(h, p.get(`${b.prefix}.conv1.weight`), b.stride, 1), p, `${b.prefix}.bn1`, { ...bn, relu: true });
+          h = batchNorm(conv2d(y, p.get(`${b.prefix}.conv2.weight`), 1, 1), p, `${b.prefix}.bn2`, last);
+        }
         if (b.prefix.endsWith('.0')) tap?.(b.prefix, h, 'nhwc');
       }
       tap?.(`layer${si + 1}`, h, 'nhwc');

@@ -6,8 +6,8 @@ import { channelAffine } from './channel-affine.js';
 import { tensorGrowthPerStep } from './memory.js';
 import { tf } from './tf.js';
 
-/** y and the gradients of Σ y·r with respect to x, scale and shift, by channelAffine or by the composed tf ops. */
-function run(shape: number[], relu: boolean, fused: boolean, seed = 5) {
+/** y and the gradients of Σ y·r with respect to x, scale, shift (and the residual), by channelAffine or by the composed tf ops. */
+function run(shape: number[], relu: boolean, fused: boolean, withResidual = false, seed = 5) {
   const rng = new Rng(seed);
   const ch = shape[shape.length - 1]!;
   const xv = randomArray(rng, shape.reduce((a, b) => a * b));
@@ -17,18 +17,27 @@ function run(shape: number[], relu: boolean, fused: boolean, seed = 5) {
   xv[0] = 0;
   bv[0] = 0;
   const rv = randomArray(rng, xv.length);
+  const resv = randomArray(rng, xv.length);
+  if (withResidual) resv[0] = 0;
   return () => {
     const x = tf.tensor(xv, shape);
     const s = tf.tensor1d(sv);
     const b = tf.tensor1d(bv);
     const r = tf.tensor(rv, shape);
-    const f = (xx: tf.Tensor, ss: tf.Tensor, bb: tf.Tensor) => {
-      if (fused) return channelAffine(xx, ss, bb, relu);
-      const lin = tf.add(tf.mul(xx, ss), bb);
+    const res = tf.tensor(resv, shape);
+    const f = (xx: tf.Tensor, ss: tf.Tensor, bb: tf.Tensor, rr?: tf.Tensor) => {
+      if (fused) return channelAffine(xx, ss, bb, relu, rr);
+      const affine = tf.add(tf.mul(xx, ss), bb);
+      const lin = rr ? tf.add(affine, rr) : affine;
       return relu ? tf.relu(lin) : lin;
     };
-    const y = f(x, s, b);
-    const grads = tf.grads((xx: tf.Tensor, ss: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(xx, ss, bb), r)))([x, s, b]);
+    if (!withResidual) {
+      const y = f(x, s, b);
+      const grads = tf.grads((xx: tf.Tensor, ss: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(f(xx, ss, bb), r)))([x, s, b]);
+      return [y, ...grads];
+    }
+    const y = f(x, s, b, res);
+    const grads = tf.grads((xx: tf.Tensor, ss: tf.Tensor, bb: tf.Tensor, rr: tf.Tensor) => tf.sum(tf.mul(f(xx, ss, bb, rr), r)))([x, s, b, res]);
     return [y, ...grads];
   };
 }
@@ -38,19 +47,20 @@ describe('channelAffine (frozen BatchNorm + optional ReLU)', () => {
     await initBackend('wasm');
   });
 
+  for (const withResidual of [false, true])
   for (const relu of [false, true])
     for (const shape of [
       [2, 5, 3, 8], // channels in fours: the wasm heap kernels
       [7, 12],
       [2, 4, 4, 3], // not in fours: the tf-op fallback
     ])
-      it(`matches the composed ops on cpu: [${shape}]${relu ? ' + ReLU' : ''}`, async () => {
-        const ref = await runOn('cpu', run(shape, relu, false));
-        const got = await compareBackends(run(shape, relu, true));
+      it(`matches the composed ops on cpu: [${shape}]${withResidual ? ' + residual' : ''}${relu ? ' + ReLU' : ''}`, async () => {
+        const ref = await runOn('cpu', run(shape, relu, false, withResidual));
+        const got = await compareBackends(run(shape, relu, true, withResidual));
         expect(got.shapesMatch).toBe(true);
         expect(got.err).toBeLessThan(1e-5);
         // and the fused op on wasm against the composed ones on cpu, output by output
-        const fused = await runOn('wasm', run(shape, relu, true));
+        const fused = await runOn('wasm', run(shape, relu, true, withResidual));
         expect(fused.map((t) => t.shape)).toEqual(ref.map((t) => t.shape));
         // the forward rounds exactly as mul-then-add
         expect(Array.from(fused[0]!.values)).toEqual(Array.from(ref[0]!.values));
