@@ -141,6 +141,14 @@ export class Code {
   inc(local: number, k: number): this {
     return this.get(local).i32(k).add().set(local);
   }
+  /** `for (counter = 0; counter < limit; counter++) body()` over i32 locals (unsigned compare). */
+  forUp(counter: number, limit: number, body: () => void): this {
+    this.i32(0).set(counter);
+    this.block().loop();
+    this.get(counter).get(limit).ltU().eqz().brIf(1);
+    body();
+    return this.inc(counter, 1).br(0).end().end();
+  }
   /** `block` with no result. */
   block(): this {
     this.bytes.push(0x02, 0x40);

@@ -61,13 +61,30 @@ const AT4 = [
 const F4 = { BT: BT4, G: G4, AT: AT4 };
 const transpose = (m: number[][]) => m[0]!.map((_, j) => m.map((row) => row[j]!));
 
-/** `for (counter = 0; counter < limit; counter++) body()` over i32 locals. */
-function forLoop(c: Code, counter: number, limit: number, body: () => void): void {
-  c.i32(0).set(counter);
-  c.block().loop();
-  c.get(counter).get(limit).ltU().eqz().brIf(1);
-  body();
-  c.inc(counter, 1).br(0).end().end();
+/**
+ * Loops over the tiles (image, ty, tx) of an NHWC tensor and, per tile, over its channel groups: `tile` is set to
+ * origin + img·imgBytes + m·(ty·rowBytes + tx·pixelBytes) (the tile's first pixel, channel 0) before `beforeGroups`.
+ */
+function forEachTile(
+  c: Code,
+  m: number,
+  locals: { img: number; ty: number; tx: number; k: number; tile: number },
+  params: { ORIGIN: number; IMG: number; ROW: number; PIX: number; N: number; TH: number; TW: number; GROUPS: number },
+  body: { beforeGroups?: () => void; perGroup: () => void; afterGroups?: () => void },
+): void {
+  const { img, ty, tx, k, tile } = locals;
+  const { ORIGIN, IMG, ROW, PIX, N, TH, TW, GROUPS } = params;
+  const shift = Math.log2(m);
+  c.forUp(img, N, () =>
+    c.forUp(ty, TH, () =>
+      c.forUp(tx, TW, () => {
+        c.get(ORIGIN).get(img).get(IMG).mul().add().get(ty).get(ROW).mul().i32(shift).shl().add().get(tx).get(PIX).mul().i32(shift).shl().add().set(tile);
+        body.beforeGroups?.();
+        c.forUp(k, GROUPS, body.perGroup);
+        body.afterGroups?.();
+      }),
+    ),
+  );
 }
 
 /** dst = Σ_j row[j]·src(j) over v128 locals (zero coefficients skipped, ±1 as add/sub). */
@@ -137,35 +154,34 @@ function at2(c: Code, ptr: number, s1: number, a: number, s2: number, b: number)
 type Spec = typeof F2;
 
 /**
- * winoMInput(xp, imgBytes, rowBytes, pixelBytes, v, vStride, n, th, tw, groups): V[ξ][t][c] = (Bᵀ d B)[ξ] of every
- * (m+2)² tile (stride m) of the zero-padded input xp, tiles t in (image, ty, tx) order, ξ = (m+2)·i + j; V rows hold
- * `groups`·4 channels and ξ planes are `vStride` bytes apart.
+ * Tiles of an NHWC tensor to transform planes: for every tile t (image, ty, tx order; stride m) and channel group,
+ * out[ξ][t][c] = (L T Lᵀ)[ξ] with T the q×q tile at the tile's origin (L is p×q, ξ = p·i + j); out rows hold
+ * `groups`·4 channels and ξ planes are `outStride` bytes apart. Params: (src, imgBytes, rowBytes, pixelBytes, out,
+ * outStride, n, th, tw, groups).
+ * - winoMInput: the input transform, L = Bᵀ, q = m + 2 (overlapping (m+2)² tiles of the zero-padded input).
+ * - winoMOutputGrad: the adjoint of the output transform, L = A, q = m (dM = A dy Aᵀ per m×m tile of dy, zero-padded
+ *   to whole tiles).
  */
-function inputTransform(m: number, f: Spec): FunctionDef {
-  const a = m + 2;
-  const [XP, IMG, ROW, PIX, V, VS, N, TH, TW, GROUPS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const [img, ty, tx, k, base, vt] = [10, 11, 12, 13, 14, 15];
+function tilesToPlanes(name: string, m: number, L: number[][]): FunctionDef {
+  const p = L.length;
+  const q = L[0]!.length;
+  const [SRC, IMG, ROW, PIX, OUT, OS, N, TH, TW, GROUPS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const [img, ty, tx, k, tile, op] = [10, 11, 12, 13, 14, 15];
   const ints = 6;
-  const lc = transformLocals(10 + ints, a, a);
-  const shift = Math.log2(m);
+  const lc = transformLocals(10 + ints, p, q);
   const c = new Code();
-  c.get(V).set(vt);
-  forLoop(c, img, N, () =>
-    forLoop(c, ty, TH, () =>
-      forLoop(c, tx, TW, () => {
-        c.get(XP).get(img).get(IMG).mul().add().get(ty).get(ROW).mul().i32(shift).shl().add().get(tx).get(PIX).mul().i32(shift).shl().add().set(base);
-        forLoop(c, k, GROUPS, () => {
-          transform2d(c, f.BT, lc, (r, j) => at2(c, base, ROW, r, PIX, j).v128Load(), (i, j, push) => {
-            at(c, vt, VS, a * i + j);
-            push();
-            c.v128Store();
-          });
-          c.inc(base, 16).inc(vt, 16);
-        });
-      }),
-    ),
-  );
-  return { name: `wino${m}Input`, params: new Array<ValType>(10).fill(I32), results: [], locals: [...new Array<ValType>(ints).fill(I32), ...new Array<ValType>(lc.count).fill(V128)], body: c };
+  c.get(OUT).set(op);
+  forEachTile(c, m, { img, ty, tx, k, tile }, { ORIGIN: SRC, IMG, ROW, PIX, N, TH, TW, GROUPS }, {
+    perGroup: () => {
+      transform2d(c, L, lc, (r, j) => at2(c, tile, ROW, r, PIX, j).v128Load(), (i, j, push) => {
+        at(c, op, OS, p * i + j);
+        push();
+        c.v128Store();
+      });
+      c.inc(tile, 16).inc(op, 16);
+    },
+  });
+  return { name, params: new Array<ValType>(10).fill(I32), results: [], locals: [...new Array<ValType>(ints).fill(I32), ...new Array<ValType>(lc.count).fill(V128)], body: c };
 }
 
 /**
@@ -187,7 +203,7 @@ function filterTransform(m: number, f: Spec, nr: number, flipped: boolean): Func
   c.get(CI).get(CO).mul().i32(4).mul().set(tap);
   c.get(G).set(gp);
   if (!flipped) c.get(CI).i32(row).mul().i32(row).sub().set(panelJump);
-  forLoop(c, r, CI, () => {
+  c.forUp(r, CI, () => {
     if (!flipped) c.get(UP).get(r).i32(row).mul().add().set(rowDst);
     else {
       c.get(UP).get(r).i32(nr).divU().get(CO).mul().i32(row).mul().add();
@@ -247,60 +263,21 @@ function outputTransform(m: number, f: Spec): FunctionDef {
   const [img, ty, tx, k, mt, mp, yp] = [11, 12, 13, 14, 15, 16, 17];
   const ints = 7;
   const lc = transformLocals(11 + ints, m, a);
-  const shift = Math.log2(m);
   const c = new Code();
   c.get(M).set(mt);
-  forLoop(c, img, N, () =>
-    forLoop(c, ty, TH, () =>
-      forLoop(c, tx, TW, () => {
-        c.get(mt).set(mp);
-        c.get(Y).get(img).get(IMG).mul().add().get(ty).get(YROW).mul().i32(shift).shl().add().get(tx).get(PIX).mul().i32(shift).shl().add().set(yp);
-        forLoop(c, k, GROUPS, () => {
-          transform2d(c, f.AT, lc, (r, j) => at(c, mp, MS, a * r + j).v128Load(), (i, j, push) => {
-            at2(c, yp, YROW, i, PIX, j);
-            push();
-            c.v128Store();
-          });
-          c.inc(mp, 16).inc(yp, 16);
-        });
-        c.get(mt).get(MROW).add().set(mt);
-      }),
-    ),
-  );
+  forEachTile(c, m, { img, ty, tx, k, tile: yp }, { ORIGIN: Y, IMG, ROW: YROW, PIX, N, TH, TW, GROUPS }, {
+    beforeGroups: () => c.get(mt).set(mp),
+    perGroup: () => {
+      transform2d(c, f.AT, lc, (r, j) => at(c, mp, MS, a * r + j).v128Load(), (i, j, push) => {
+        at2(c, yp, YROW, i, PIX, j);
+        push();
+        c.v128Store();
+      });
+      c.inc(mp, 16).inc(yp, 16);
+    },
+    afterGroups: () => c.get(mt).get(MROW).add().set(mt),
+  });
   return { name: `wino${m}Output`, params: new Array<ValType>(11).fill(I32), results: [], locals: [...new Array<ValType>(ints).fill(I32), ...new Array<ValType>(lc.count).fill(V128)], body: c };
-}
-
-/**
- * winoMOutputGrad(dy, imgBytes, yRowBytes, pixelBytes, dm, dmStride, n, th, tw, groups): dM[ξ][t][c] = (A dy Aᵀ)[ξ] for
- * every m×m tile of dy [n, m·th, m·tw, co] (zero-padded to whole tiles); dM rows are `groups`·4 floats, planes
- * dmStride apart.
- */
-function outputGradTransform(m: number, f: Spec): FunctionDef {
-  const a = m + 2;
-  const [DY, IMG, YROW, PIX, DM, DS, N, TH, TW, GROUPS] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
-  const [img, ty, tx, k, yp, dp] = [10, 11, 12, 13, 14, 15];
-  const ints = 6;
-  const lc = transformLocals(10 + ints, a, m);
-  const A = transpose(f.AT);
-  const shift = Math.log2(m);
-  const c = new Code();
-  c.get(DM).set(dp);
-  forLoop(c, img, N, () =>
-    forLoop(c, ty, TH, () =>
-      forLoop(c, tx, TW, () => {
-        c.get(DY).get(img).get(IMG).mul().add().get(ty).get(YROW).mul().i32(shift).shl().add().get(tx).get(PIX).mul().i32(shift).shl().add().set(yp);
-        forLoop(c, k, GROUPS, () => {
-          transform2d(c, A, lc, (r, j) => at2(c, yp, YROW, r, PIX, j).v128Load(), (i, j, push) => {
-            at(c, dp, DS, a * i + j);
-            push();
-            c.v128Store();
-          });
-          c.inc(yp, 16).inc(dp, 16);
-        });
-      }),
-    ),
-  );
-  return { name: `wino${m}OutputGrad`, params: new Array<ValType>(10).fill(I32), results: [], locals: [...new Array<ValType>(ints).fill(I32), ...new Array<ValType>(lc.count).fill(V128)], body: c };
 }
 
 /**
@@ -317,9 +294,9 @@ function filterGradTransform(m: number, f: Spec): FunctionDef {
   const Gt = transpose(f.G);
   const c = new Code();
   c.get(DU).set(rowStart).get(DW).set(wp);
-  forLoop(c, r, CI, () => {
+  c.forUp(r, CI, () => {
     c.get(rowStart).set(up);
-    forLoop(c, k, GROUPS, () => {
+    c.forUp(k, GROUPS, () => {
       transform2d(c, Gt, lc, (i, j) => at(c, up, DS, a * i + j).v128Load(), (i, j, push) => {
         at(c, wp, TAP, 3 * i + j);
         push();
@@ -338,11 +315,11 @@ export function winogradFunctions(nr: number): FunctionDef[] {
     [2, F2],
     [4, F4],
   ] as const).flatMap(([m, f]) => [
-    inputTransform(m, f),
+    tilesToPlanes(`wino${m}Input`, m, f.BT),
     filterTransform(m, f, nr, false),
     filterTransform(m, f, nr, true),
     outputTransform(m, f),
-    outputGradTransform(m, f),
+    tilesToPlanes(`wino${m}OutputGrad`, m, transpose(f.AT)),
     filterGradTransform(m, f),
   ]);
 }

@@ -1,6 +1,6 @@
 import { tf } from '../tf.js';
-import { buildModule, Code, type FunctionDef, I32, instantiate, V128, type ValType, type WasmMemory } from '../simd/wasm-builder.js';
-import { asWasmBackend } from './util.js';
+import { Code, type FunctionDef, I32, V128, type ValType } from '../simd/wasm-builder.js';
+import { asWasmBackend, heapModule } from './util.js';
 
 /**
  * y = x·scale + shift per channel (the last axis), optionally followed by ReLU, and its backward, each as one wasm
@@ -10,23 +10,15 @@ import { asWasmBackend } from './util.js';
  * ReLU. Through autograd that was a multiply and an add forward, then dy·scale, dy·x, two channel sums and the
  * ReLU's step and multiply backward: six to eight passes over an activation-sized tensor per layer, here two.
  */
-function loop(c: Code, counter: number, limit: number, body: () => void): void {
-  c.i32(0).set(counter);
-  c.block().loop();
-  c.get(counter).get(limit).ltU().eqz().brIf(1);
-  body();
-  c.inc(counter, 1).br(0).end().end();
-}
-
 /** affineForward(x, scale, shift, residual, y, rows, groups, relu): y = x·scale + shift (+ residual when its pointer is not 0), then ReLU. */
 function forwardFunction(): FunctionDef {
   const [X, SCALE, SHIFT, RES, Y, ROWS, GROUPS, RELU] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [r, g, sp, hp] = [8, 9, 10, 11];
   const v = 12;
   const c = new Code();
-  loop(c, r, ROWS, () => {
+  c.forUp(r, ROWS, () => {
     c.get(SCALE).set(sp).get(SHIFT).set(hp);
-    loop(c, g, GROUPS, () => {
+    c.forUp(g, GROUPS, () => {
       // the same rounding as tf.add(tf.mul(x, scale), shift), then + residual
       c.get(X).v128Load().get(sp).v128Load().f32x4Mul().get(hp).v128Load().f32x4Add().set(v);
       c.get(RES).if_().get(v).get(RES).v128Load().f32x4Add().set(v).inc(RES, 16).end();
@@ -47,9 +39,9 @@ function backwardFunction(): FunctionDef {
   const [r, g, sp, ap, bp] = [11, 12, 13, 14, 15];
   const grad = 16;
   const c = new Code();
-  loop(c, r, ROWS, () => {
+  c.forUp(r, ROWS, () => {
     c.get(SCALE).set(sp).get(DSCALE).set(ap).get(DSHIFT).set(bp);
-    loop(c, g, GROUPS, () => {
+    c.forUp(g, GROUPS, () => {
       c.get(DY).v128Load().set(grad);
       c.get(RELU).if_().get(grad).get(Y).v128Load().v128Zero().f32x4Gt().v128And().set(grad).end();
       c.get(DX).get(grad).get(sp).v128Load().f32x4Mul().v128Store();
@@ -67,18 +59,8 @@ interface AffineExports {
   affineBackward(x: number, y: number, dy: number, scale: number, dx: number, dres: number, dscale: number, dshift: number, rows: number, groups: number, relu: number): void;
 }
 
-const instances = new WeakMap<WasmMemory, AffineExports>();
-
-function heapKernels(backend: unknown): AffineExports | null {
-  const memory = (backend as { wasm?: { asm?: { memory?: WasmMemory } } }).wasm?.asm?.memory;
-  if (!memory) return null;
-  let k = instances.get(memory);
-  if (!k) {
-    k = instantiate(buildModule([forwardFunction(), backwardFunction()], 1), memory) as unknown as AffineExports;
-    instances.set(memory, k);
-  }
-  return k;
-}
+const heapFunctions = () => [forwardFunction(), backwardFunction()];
+const heapKernels = (backend: unknown) => heapModule<AffineExports>(backend, heapFunctions);
 
 /** Whether the heap kernels take this x (wasm backend, float32, channels in fours). */
 function usable(x: tf.Tensor): boolean {

@@ -1,6 +1,6 @@
 import { tf } from '../tf.js';
-import { buildModule, Code, type FunctionDef, I32, instantiate, V128, type WasmMemory } from '../simd/wasm-builder.js';
-import { asWasmBackend } from './util.js';
+import { Code, type FunctionDef, I32, V128 } from '../simd/wasm-builder.js';
+import { asWasmBackend, heapModule } from './util.js';
 
 /**
  * Exact GELU and its derivative as wasm SIMD loops that run on tfjs-backend-wasm's own heap (the module imports the
@@ -104,19 +104,8 @@ interface GeluExports {
   geluGrad(x: number, dy: number, dx: number, groups: number): void;
 }
 
-/** One instance per tfjs-backend-wasm memory (one per thread). */
-const instances = new WeakMap<WasmMemory, GeluExports>();
-
-function heapKernels(backend: unknown): GeluExports | null {
-  const memory = (backend as { wasm?: { asm?: { memory?: WasmMemory } } }).wasm?.asm?.memory;
-  if (!memory) return null;
-  let k = instances.get(memory);
-  if (!k) {
-    k = instantiate(buildModule([forwardFunction(), backwardFunction()], 1), memory) as unknown as GeluExports;
-    instances.set(memory, k);
-  }
-  return k;
-}
+const heapFunctions = () => [forwardFunction(), backwardFunction()];
+const heapKernels = (backend: unknown) => heapModule<GeluExports>(backend, heapFunctions);
 
 /** Φ(x) and exp(−x²/2) for the scalar tail, by the same formulas in float64. */
 function phiScalar(x: number): { phi: number; e: number } {

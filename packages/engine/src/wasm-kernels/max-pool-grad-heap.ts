@@ -1,4 +1,5 @@
-import { buildModule, Code, type FunctionDef, I32, instantiate, V128, type ValType, type WasmMemory } from '../simd/wasm-builder.js';
+import { Code, type FunctionDef, I32, V128, type ValType } from '../simd/wasm-builder.js';
+import { heapModule } from './util.js';
 
 /**
  * MaxPoolGrad as one wasm SIMD loop on tfjs-backend-wasm's own heap (the module imports the backend's memory), four
@@ -84,19 +85,8 @@ interface MaxPoolGradExports {
   maxPoolGrad(...args: number[]): void;
 }
 
-/** One instance per tfjs-backend-wasm memory (one per thread). */
-const instances = new WeakMap<WasmMemory, MaxPoolGradExports>();
-
-export function maxPoolGradKernels(backend: unknown): MaxPoolGradExports | null {
-  const memory = (backend as { wasm?: { asm?: { memory?: WasmMemory } } }).wasm?.asm?.memory;
-  if (!memory) return null;
-  let k = instances.get(memory);
-  if (!k) {
-    k = instantiate(buildModule([maxPoolGradFunction()], 1), memory) as unknown as MaxPoolGradExports;
-    instances.set(memory, k);
-  }
-  return k;
-}
+const heapFunctions = () => [maxPoolGradFunction()];
+export const maxPoolGradKernels = (backend: unknown) => heapModule<MaxPoolGradExports>(backend, heapFunctions);
 
 export interface PoolGeometry {
   n: number;

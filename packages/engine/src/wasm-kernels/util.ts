@@ -1,4 +1,5 @@
 import { HierError } from '@hier-ts/core';
+import { buildModule, type FunctionDef, instantiate, type WasmMemory } from '../simd/wasm-builder.js';
 import { tf } from '../tf.js';
 
 /** What a kernelFunc receives (tfjs types it loosely; this narrows what we use). */
@@ -93,4 +94,24 @@ export function fitSpatial(t: tf.Tensor4D, h: number, w: number): tf.Tensor4D {
   if (th > h || tw > w) r = tf.slice(r, [0, 0, 0, 0], [n, Math.min(th, h), Math.min(tw, w), c]);
   if (th < h || tw < w) r = tf.pad(r, [[0, 0], [0, Math.max(0, h - th)], [0, Math.max(0, w - tw)], [0, 0]]);
   return r;
+}
+
+/** Compiled heap modules: per function list (its builder), one instance per tfjs-backend-wasm memory (one per thread). */
+const heapModules = new WeakMap<() => FunctionDef[], WeakMap<WasmMemory, unknown>>();
+
+/**
+ * The exports of a wasm module that imports tfjs-backend-wasm's own memory (so its loops read and write tensors
+ * where they live), built from `functions` once per backend memory; null where the backend is not tfjs-backend-wasm.
+ */
+export function heapModule<T>(backend: unknown, functions: () => FunctionDef[]): T | null {
+  const memory = (backend as { wasm?: { asm?: { memory?: WasmMemory } } }).wasm?.asm?.memory;
+  if (!memory) return null;
+  let perMemory = heapModules.get(functions);
+  if (!perMemory) heapModules.set(functions, (perMemory = new WeakMap()));
+  let k = perMemory.get(memory) as T | undefined;
+  if (!k) {
+    k = instantiate(buildModule(functions(), 1), memory) as T;
+    perMemory.set(memory, k);
+  }
+  return k;
 }
