@@ -10,6 +10,8 @@ import { batchNormTrain } from './batch-norm.js';
 import { layerNorm } from './layer-norm.js';
 import { measureFmaPeak } from './roofline.js';
 import { tf } from './tf.js';
+import { geometryOf } from './wasm-kernels/conv-gemm.js';
+import { convWinogradTileFor } from './wasm-kernels/conv-winograd.js';
 import { adoptOutput } from './wasm-kernels/util.js';
 import { stockWasmKernel } from './wasm-kernels/stock.js';
 
@@ -62,7 +64,19 @@ export async function runBenchmarks(options: { quick: boolean; log: (line: strin
     const w = tf.randomUniform([s.k, s.k, s.ci, s.co], -0.1, 0.1) as tf.Tensor4D;
     const dy = tf.tidy(() => tf.randomUniform(tf.conv2d(x, w, s.stride, 'same').shape)) as tf.Tensor4D;
     const attrs = { strides: [s.stride, s.stride], pad: 'same', dataFormat: 'NHWC' };
-    const params = { batch, kernel: s.k, inChannels: s.ci, outChannels: s.co, size: s.size, stride: s.stride };
+    // Which algorithm the dispatch picks (Winograd does fewer multiplies than the direct count used for GFLOP/s, so
+    // its figures are effective rates).
+    const geometry = geometryOf(tf.backend_util.computeConv2DInfo([batch, s.size, s.size, s.ci], [s.k, s.k, s.ci, s.co], s.stride, 1, 'same'));
+    const tile = convWinogradTileFor(geometry);
+    const params = {
+      batch,
+      kernel: s.k,
+      inChannels: s.ci,
+      outChannels: s.co,
+      size: s.size,
+      stride: s.stride,
+      algorithm: tile ? `winograd F(${tile}x${tile},3x3) (effective GFLOP/s: direct-convolution FLOPs over time)` : 'direct',
+    };
     const time = async (fn: () => tf.TensorInfo | tf.Tensor) => (await timeMedian(() => tf.dispose(fn() as tf.Tensor), runs, 1)).median;
 
     record(`kernel.conv2d.${s.tag}.b${batch}`, gflop, await time(() => tf.conv2d(x, w, s.stride, 'same')), params);
