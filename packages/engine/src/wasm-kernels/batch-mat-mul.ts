@@ -54,11 +54,12 @@ function slicedProduct(a: tf.Tensor, b: tf.Tensor, batch: number, m: number, k: 
  * shapes) runs instead of XNNPACK. Below it, packing the operands in JavaScript costs about what it saves.
  */
 export const SIMD_MIN_WORK = 1 << 15;
-/** Rows of A per GEMM call (they stay in L2 while B panels stream past). */
-const SIMD_CHUNK_ROWS = 192;
-/** Products longer than this along k run in k blocks of K_BLOCK (see simdProduct). */
+/** Rows of A per GEMM call (they stay in L2 while B panels stream past); conv-winograd.ts's products use it too. */
+export const GEMM_ROW_CHUNK = 192;
+/** Products longer than this along k run in k blocks of GEMM_K_BLOCK (see simdProduct). */
 const K_BLOCK_MIN = 1024;
-const K_BLOCK = 512;
+/** Depth of one k block, whose packed A and B stay in cache (also the Winograd filter gradient's). */
+export const GEMM_K_BLOCK = 512;
 
 let simdKernel: SimdGemm | null | undefined;
 
@@ -122,12 +123,12 @@ function simdProduct(aInfo: tf.TensorInfo, bInfo: tf.TensorInfo, tA: boolean, tB
     const inPlace = !tA && g.unroll === 1;
     // Long products (k > K_BLOCK_MIN, e.g. weight gradients Xᵀ·dY over every pixel of a batch) run in k blocks, each
     // one's packed A and B staying in cache while the tile loop sweeps them, C accumulating across blocks.
-    const kc = k > K_BLOCK_MIN ? K_BLOCK : k;
+    const kc = k > K_BLOCK_MIN ? GEMM_K_BLOCK : k;
     const aPtr = g.alloc(inPlace ? blocks * g.mr * k * 4 : g.rowBlocksBytes(rows, kc));
     const bPtr = g.alloc(g.panelsBytes(n, kc));
     const ldc = Math.ceil(n / g.nr) * g.nr;
     const cPtr = g.alloc(blocks * g.mr * ldc * 4);
-    const chunk = Math.ceil(SIMD_CHUNK_ROWS / g.mr);
+    const chunk = Math.ceil(GEMM_ROW_CHUNK / g.mr);
     if (inPlace) g.f32.fill(0, (aPtr >> 2) + rows * k, (aPtr >> 2) + blocks * g.mr * k); // the tail block's padding rows
     for (let p = 0; p < products; p++) {
       // A item = a row of op(A), B item = a column of op(B); both run along k.

@@ -2,7 +2,7 @@ import type { tf } from '../tf.js';
 import type { SimdGemm } from '../simd/gemm.js';
 import { type WinogradTransforms, winogradExportNames } from '../simd/winograd.js';
 import type { ConvGeometry } from './conv-gemm.js';
-import { simdGemm } from './batch-mat-mul.js';
+import { GEMM_K_BLOCK, GEMM_ROW_CHUNK, simdGemm } from './batch-mat-mul.js';
 import { asWasmBackend, type WasmBackendLike } from './util.js';
 
 /**
@@ -69,14 +69,18 @@ function layoutOf(g: ConvGeometry, k: SimdGemm, m: 2 | 4) {
   const y = g.n * m * th * m * tw * g.co * 4;
   const forward = xp + v + 9 * g.ci * g.co * 4 + planes * k.panelsBytes(g.co, g.ci) + planes * tilesPadded * ldc * 4 + y;
   const ciBlocks = Math.ceil(g.ci / k.mr);
-  const kc = Math.min(tilesPadded, WGRAD_K_BLOCK);
+  const kc = Math.min(tilesPadded, GEMM_K_BLOCK);
   const filterGrad = xp + v + y + planes * tilesPadded * g.co * 4 + k.rowBlocksBytes(g.ci, kc) + k.panelsBytes(g.co, kc) + planes * ciBlocks * k.mr * ldc * 4 + 9 * g.ci * g.co * 4;
   return { m, planes, th, tw, tiles, blocks, tilesPadded, ldc, hp, wp, ciBlocks, kc, bytes: { xp, v }, total: Math.max(forward, filterGrad) };
 }
-type Layout = ReturnType<typeof layoutOf>;
+/** How a convolution runs as Winograd (tile size and memory layout), from `winogradPlan`. */
+export type WinogradPlan = ReturnType<typeof layoutOf>;
 
-/** The layout a convolution (or its input gradient) runs with, or null for the direct kernels. */
-function winogradLayout(g: ConvGeometry, inputGrad: boolean): Layout | null {
+/**
+ * The plan a convolution of this geometry (dilation 1) runs with as Winograd F(m×m, 3×3), or null for the direct
+ * kernels; `inputGrad`: for its input gradient (the same convolution with channels swapped).
+ */
+export function winogradPlan(g: ConvGeometry, inputGrad = false): WinogradPlan | null {
   if (mode === 'off') return null;
   if (g.kh !== 3 || g.kw !== 3 || g.sh !== 1 || g.sw !== 1 || g.top !== 1 || g.left !== 1 || g.oh !== g.h || g.ow !== g.w) return null;
   if (g.ci % 4 !== 0 || g.co % 4 !== 0) return null;
@@ -92,26 +96,21 @@ function winogradLayout(g: ConvGeometry, inputGrad: boolean): Layout | null {
 
 /** The output tile size a convolution (or its input gradient) runs with: 4, 2, or 0 for the direct kernels. */
 export function convWinogradTileFor(g: ConvGeometry, inputGrad = false): 0 | 2 | 4 {
-  return winogradLayout(g, inputGrad)?.m ?? 0;
+  return winogradPlan(g, inputGrad)?.m ?? 0;
 }
 
-/**
- * Whether a convolution of this geometry (dilation 1) runs as Winograd F(m×m, 3×3); `inputGrad`: for its input
- * gradient (the same convolution with channels swapped).
- */
+/** Whether a convolution (or its input gradient) runs as Winograd: `winogradPlan` is not null. */
 export function preferConvWinograd(g: ConvGeometry, inputGrad = false): boolean {
-  return winogradLayout(g, inputGrad) !== null;
+  return winogradPlan(g, inputGrad) !== null;
 }
 
-type Transforms = WinogradTransforms;
-
-function transforms(k: SimdGemm, m: 2 | 4): Transforms {
+function transforms(k: SimdGemm, m: 2 | 4): WinogradTransforms {
   const names = winogradExportNames(m);
-  return Object.fromEntries(Object.entries(names).map(([key, name]) => [key, k.exported(name)])) as unknown as Transforms;
+  return Object.fromEntries(Object.entries(names).map(([key, name]) => [key, k.exported(name)])) as unknown as WinogradTransforms;
 }
 
 /** Copies x [n, h, w, ci] into the zero-padded tile grid [n, hp, wp, ci] at `xp` (one pixel of padding top/left) and fills V. */
-function transformInput(k: SimdGemm, t: Transforms, xv: Float32Array, g: ConvGeometry, l: Layout, xp: number, v: number): void {
+function transformInput(k: SimdGemm, t: WinogradTransforms, xv: Float32Array, g: ConvGeometry, l: WinogradPlan, xp: number, v: number): void {
   const mem = k.f32;
   mem.fill(0, xp >>> 2, (xp + l.bytes.xp) >>> 2);
   const row = g.w * g.ci;
@@ -126,26 +125,26 @@ function transformInput(k: SimdGemm, t: Transforms, xv: Float32Array, g: ConvGeo
   t.input(xp, l.hp * l.wp * g.ci * 4, l.wp * g.ci * 4, g.ci * 4, v, plane * 4, g.n, l.th, l.tw, g.ci / 4);
 }
 
-/** y = conv3×3(x, W) (stride 1, same padding) for NHWC x and HWIO W. Call after `preferConvWinograd(g)`. */
-export function convWinograd(xInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGeometry, backend: unknown): tf.TensorInfo {
-  return winogradForward(xInfo, fInfo, g, winogradLayout(g, false)!, false, asWasmBackend(backend, 'Conv2D'));
+/** y = conv3×3(x, W) (stride 1, same padding) for NHWC x and HWIO W, with `winogradPlan(g)`. */
+export function convWinograd(xInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGeometry, plan: WinogradPlan, backend: unknown): tf.TensorInfo {
+  return winogradForward(xInfo, fInfo, g, plan, false, asWasmBackend(backend, 'Conv2D'));
 }
 
 /**
  * dx of a 3×3 stride-1 same convolution (g is its forward geometry): the same convolution of dy with the filter
  * flipped in space and transposed in channels. The filter transforms read the taps in reverse order and write the
- * transpose straight into the B panels, so W is used as it is.
+ * transpose straight into the B panels, so W is used as it is. `plan` is `winogradPlan(g, true)`.
  */
-export function convWinogradInputGrad(dyInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGeometry, backend: unknown): tf.TensorInfo {
+export function convWinogradInputGrad(dyInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGeometry, plan: WinogradPlan, backend: unknown): tf.TensorInfo {
   const swapped: ConvGeometry = { ...g, h: g.oh, w: g.ow, ci: g.co, co: g.ci };
-  return winogradForward(dyInfo, fInfo, swapped, winogradLayout(g, true)!, true, asWasmBackend(backend, 'Conv2DBackpropInput'));
+  return winogradForward(dyInfo, fInfo, swapped, plan, true, asWasmBackend(backend, 'Conv2DBackpropInput'));
 }
 
 /**
  * conv(src, W) on tiles; `flipped`: W is [3, 3, co, ci] of a forward convolution whose input gradient this is
  * (g describes the run: src channels g.ci, output channels g.co).
  */
-function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGeometry, l: Layout, flipped: boolean, wasm: WasmBackendLike): tf.TensorInfo {
+function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGeometry, l: WinogradPlan, flipped: boolean, wasm: WasmBackendLike): tf.TensorInfo {
   const k = simdGemm()!;
   const t = transforms(k, l.m);
   const out = wasm.makeOutput([g.n, g.oh, g.ow, g.co], 'float32');
@@ -178,7 +177,7 @@ function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGe
     }
     if (!flipped) t.filter(f, ci, co, up, panelBytes);
     else t.filterFlipped(f, co, ci, up, panelBytes); // the forward conv's filter is [3, 3, co, ci] here
-    const chunk = Math.max(1, Math.ceil(GEMM_CHUNK_ROWS / k.mr));
+    const chunk = Math.max(1, Math.ceil(GEMM_ROW_CHUNK / k.mr));
     for (let xi = 0; xi < P; xi++) {
       const a = v + xi * l.tilesPadded * ci * 4;
       const c = m + xi * mPlane * 4;
@@ -204,15 +203,9 @@ function winogradForward(srcInfo: tf.TensorInfo, fInfo: tf.TensorInfo, g: ConvGe
   return out;
 }
 
-/** Rows of A per GEMM call (they stay in L2 while B panels stream past), as the batched product does. */
-const GEMM_CHUNK_ROWS = 192;
-/** Tiles per k block of the filter gradient's products. */
-const WGRAD_K_BLOCK = 512;
-
-/** dW [3, 3, ci, co] of a 3×3 stride-1 same convolution from x and dy. Call after `preferConvWinograd(g)`. */
-export function convWinogradFilterGrad(xInfo: tf.TensorInfo, dyInfo: tf.TensorInfo, g: ConvGeometry, backend: unknown): tf.TensorInfo {
+/** dW [3, 3, ci, co] of a 3×3 stride-1 same convolution from x and dy, with `winogradPlan(g)`. */
+export function convWinogradFilterGrad(xInfo: tf.TensorInfo, dyInfo: tf.TensorInfo, g: ConvGeometry, l: WinogradPlan, backend: unknown): tf.TensorInfo {
   const k = simdGemm()!;
-  const l = winogradLayout(g, false)!;
   const t = transforms(k, l.m);
   const P = l.planes;
   const wasm = asWasmBackend(backend, 'Conv2DBackpropFilter');

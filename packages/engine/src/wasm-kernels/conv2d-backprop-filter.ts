@@ -1,7 +1,7 @@
 import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
 import { geometryOf, im2col, preferConvGemm } from './conv-gemm.js';
-import { convWinogradFilterGrad, preferConvWinograd } from './conv-winograd.js';
+import { convWinogradFilterGrad, winogradPlan } from './conv-winograd.js';
 import type { WasmKernel } from './types.js';
 import { type KernelArgs, adoptOutput, asWasmBackend, forwardConvInfo, requireNHWC, wrapInput } from './util.js';
 
@@ -36,7 +36,8 @@ function conv2dBackpropFilter(args: KernelArgs): tf.TensorInfo {
     );
   }
   const g = geometryOf(info);
-  if (preferConvWinograd(g)) return convWinogradFilterGrad(xInfo, dyInfo, g, args.backend);
+  const winograd = winogradPlan(g);
+  if (winograd) return convWinogradFilterGrad(xInfo, dyInfo, g, winograd, args.backend);
   if (preferConvGemm(g)) {
     // Small output map: dW = cols(x)ᵀ·dy (conv-gemm.ts), already in HWIO; dy is never packed as a filter.
     return tf.tidy(() => {

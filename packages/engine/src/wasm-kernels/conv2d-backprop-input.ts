@@ -1,7 +1,7 @@
 import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
 import { col2im, geometryOf, preferConvGemm } from './conv-gemm.js';
-import { convWinogradInputGrad, preferConvWinograd } from './conv-winograd.js';
+import { convWinogradInputGrad, winogradPlan } from './conv-winograd.js';
 import { stockWasmKernel } from './stock.js';
 import { stridedInputGrad } from './strided-input-grad.js';
 import type { WasmKernel } from './types.js';
@@ -40,7 +40,8 @@ function conv2dBackpropInput(args: KernelArgs): tf.TensorInfo {
   }
   const g = geometryOf(info);
   // A 3×3/1 same convolution: F(2×2, 3×3) on dy with the flipped filter (conv-winograd.ts), whatever the map size.
-  if (preferConvWinograd(g, true)) return convWinogradInputGrad(dyInfo, fInfo, g, args.backend);
+  const winograd = winogradPlan(g, true);
+  if (winograd) return convWinogradInputGrad(dyInfo, fInfo, g, winograd, args.backend);
   if (preferConvGemm(g)) {
     // Small output map: dx = col2im(dy·Wᵀ) (conv-gemm.ts), no filter flip, gather or XNNPACK re-pack.
     let cols: tf.TensorInfo | null = null;

@@ -2,7 +2,7 @@ import { HierError } from '@hier-ts/core';
 import { tf } from '../tf.js';
 import { type ConvGeometry, geometryOf, im2col, preferConvGemm } from './conv-gemm.js';
 import { convIgemm, preferConvIgemm } from './conv-igemm.js';
-import { convWinograd, preferConvWinograd } from './conv-winograd.js';
+import { convWinograd, winogradPlan } from './conv-winograd.js';
 import { stockWasmKernel } from './stock.js';
 import type { WasmKernel } from './types.js';
 import { type KernelArgs, adoptOutput, requireNHWC, wrapInput } from './util.js';
@@ -35,7 +35,8 @@ function conv2d(args: KernelArgs): tf.TensorInfo {
     'channelsLast',
   );
   const g = geometryOf(info);
-  if (preferConvWinograd(g)) return convWinograd(xInfo, fInfo, g, args.backend);
+  const winograd = winogradPlan(g);
+  if (winograd) return convWinograd(xInfo, fInfo, g, winograd, args.backend);
   if (isPointwise(g) && pointwiseOnGemm) {
     // A 1×1, stride-1, unpadded convolution is x [n·h·w, ci] times the filter [ci, co]: one product on the FMA GEMM
     // (A read in place), with no patch matrix at all.
