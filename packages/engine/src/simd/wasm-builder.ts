@@ -141,11 +141,19 @@ export class Code {
   inc(local: number, k: number): this {
     return this.get(local).i32(k).add().set(local);
   }
-  /** `for (counter = 0; counter < limit; counter++) body()` over i32 locals (unsigned compare). */
-  forUp(counter: number, limit: number, body: () => void): this {
-    this.i32(0).set(counter);
+  /**
+   * `for (counter = start; counter < limit; counter++) body()` over i32 locals: `start` pushes the first value
+   * (default 0); the compare is unsigned unless `signed` (bounds that may be negative).
+   */
+  forUp(counter: number, limit: number, body: () => void, opts: { start?: () => void; signed?: boolean } = {}): this {
+    if (opts.start) opts.start();
+    else this.i32(0);
+    this.set(counter);
     this.block().loop();
-    this.get(counter).get(limit).ltU().eqz().brIf(1);
+    this.get(counter).get(limit);
+    if (opts.signed) this.ltS();
+    else this.ltU();
+    this.eqz().brIf(1);
     body();
     return this.inc(counter, 1).br(0).end().end();
   }

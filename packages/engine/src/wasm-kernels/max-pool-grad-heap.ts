@@ -21,43 +21,35 @@ function maxPoolGradFunction(): FunctionDef {
   const vec = () => next++;
   const [best, at, v, mask, lanes, dyv] = Array.from({ length: 6 }, vec);
   const c = new Code();
-  const forRange = (counter: number, from: () => void, to: number, body: () => void) => {
-    from();
-    c.set(counter);
-    c.block().loop();
-    c.get(counter).get(to).ltS().eqz().brIf(1);
-    body();
-    c.inc(counter, 1).br(0).end().end();
-  };
   c.get(P.H).get(P.W).mul().get(P.PIX).mul().set(imgBytes);
   c.get(P.W).get(P.PIX).mul().set(rowBytes);
   // byte offsets of the four channels of a group
   c.i32x4ConstLanes(0, 4, 8, 12).set(lanes);
   c.get(P.DX).get(P.X).sub().set(shift);
   c.get(P.DY).set(dyp);
-  forRange(b, () => c.i32(0), P.N, () => {
+  c.forUp(b, P.N, () => {
     c.get(P.X).get(b).get(imgBytes).mul().add().set(xImg);
-    forRange(yr, () => c.i32(0), P.OH, () => {
+    c.forUp(yr, P.OH, () => {
       c.get(yr).get(P.SH).mul().get(P.TOP).sub().set(r0);
       c.get(r0).i32(0).get(r0).i32(0).gtS().select().set(rMin);
       c.get(r0).get(P.FH).add().get(P.H).get(r0).get(P.FH).add().get(P.H).ltS().select().set(rMax);
-      forRange(yc, () => c.i32(0), P.OW, () => {
+      c.forUp(yc, P.OW, () => {
         c.get(yc).get(P.SW).mul().get(P.LEFT).sub().set(c0);
         c.get(c0).i32(0).get(c0).i32(0).gtS().select().set(cMin);
         c.get(c0).get(P.FW).add().get(P.W).get(c0).get(P.FW).add().get(P.W).ltS().select().set(cMax);
-        forRange(g, () => c.i32(0), P.GROUPS, () => {
+        c.forUp(g, P.GROUPS, () => {
           c.f32x4Const(Number.NEGATIVE_INFINITY).set(best);
           c.v128Zero().set(at);
-          forRange(r, () => c.get(rMin), rMax, () => {
+          c.forUp(r, rMax, () => {
             c.get(xImg).get(r).get(rowBytes).mul().add().get(g).i32(16).mul().add().set(rowPtr);
-            forRange(col, () => c.get(cMin), cMax, () => {
+            c.forUp(col, cMax, () => {
               c.get(rowPtr).get(col).get(P.PIX).mul().add().set(addr);
               c.get(addr).v128Load().set(v);
               c.get(v).get(best).f32x4Gt().set(mask);
               c.get(v).get(best).get(mask).v128Bitselect().set(best);
               c.get(addr).i32x4Splat().get(lanes).i32x4Add().get(at).get(mask).v128Bitselect().set(at);
-            });
-          });
+            }, { start: () => c.get(cMin), signed: true });
+          }, { start: () => c.get(rMin), signed: true });
           c.get(dyp).v128Load().set(dyv);
           for (let l = 0; l < 4; l++) {
             // address 0 = no maximum (no tensor lives at heap address 0)
