@@ -66,6 +66,17 @@ describe('channelAffine (frozen BatchNorm + optional ReLU)', () => {
         expect(Array.from(fused[0]!.values)).toEqual(Array.from(ref[0]!.values));
       });
 
+  it('refuses a scale, shift or residual of another shape, naming it', () => {
+    const x = tf.zeros([2, 3, 8]);
+    const c8 = tf.ones([8]);
+    const c4 = tf.ones([4]);
+    const row = tf.ones([1, 8]);
+    expect(() => channelAffine(x, c4, c8)).toThrow(/scale must be \[8\].*got \[4\]/);
+    expect(() => channelAffine(x, c8, row)).toThrow(/shift must be \[8\].*got \[1,8\]/);
+    expect(() => channelAffine(x, c8, c8, true, tf.zeros([2, 8]))).toThrow(/residual \[2,8\] must have x's shape \[2,3,8\]/);
+    tf.dispose([x, c8, c4, row]);
+  });
+
   it('holds no tensors past a training step', async () => {
     await initBackend('wasm');
     const x = tf.randomNormal([4, 6, 6, 16]);

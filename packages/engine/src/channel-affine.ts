@@ -1,3 +1,4 @@
+import { HierError } from '@hier-ts/core';
 import { tf } from './tf.js';
 import { channelAffineGradOnHeap, channelAffineOnHeap } from './wasm-kernels/channel-affine-heap.js';
 
@@ -13,6 +14,12 @@ import { channelAffineGradOnHeap, channelAffineOnHeap } from './wasm-kernels/cha
  * formulas run as tf ops. The forward rounds as tf.add(tf.add(tf.mul(x, scale), shift), residual) does.
  */
 export function channelAffine(x: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, relu = false, residual?: tf.Tensor): tf.Tensor {
+  // The heap kernels read scale and shift as one value per channel, and the gradients come back in that shape.
+  const ch = x.shape[x.rank - 1];
+  for (const [name, t] of [['scale', scale], ['shift', shift]] as const) {
+    if (t.rank !== 1 || t.shape[0] !== ch) throw new HierError('E_SHAPE', `channelAffine: ${name} must be [${ch}] (one value per channel of x [${x.shape}]), got [${t.shape}]`);
+  }
+  if (residual && !tf.util.arraysEqual(residual.shape, x.shape)) throw new HierError('E_SHAPE', `channelAffine: residual [${residual.shape}] must have x's shape [${x.shape}]`);
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const save = args[args.length - 1] as tf.GradSaveFunc;
     const [xi, s, b, r] = args.slice(0, -1) as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];

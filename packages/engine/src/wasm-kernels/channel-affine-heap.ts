@@ -70,8 +70,8 @@ function usable(x: tf.Tensor): boolean {
 
 /** y = x·scale + shift (+ residual) (then ReLU), or null where the heap kernels do not apply. */
 export function channelAffineOnHeap(x: tf.Tensor, scale: tf.Tensor, shift: tf.Tensor, relu: boolean, residual?: tf.Tensor): tf.Tensor | null {
-  if (!usable(x) || scale.dtype !== 'float32' || shift.dtype !== 'float32') return null;
-  if (residual && (residual.dtype !== 'float32' || residual.shape.length !== x.shape.length || residual.shape.some((d, i) => d !== x.shape[i]))) return null;
+  // Shapes are checked by channelAffine (scale and shift [channels], residual like x).
+  if (!usable(x) || scale.dtype !== 'float32' || shift.dtype !== 'float32' || (residual && residual.dtype !== 'float32')) return null;
   const backend = tf.backend();
   const k = heapKernels(backend);
   if (!k) return null;
