@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type BenchRecord, PYTORCH_ANCHOR_SOURCE, PYTORCH_TRAIN_STEP_ANCHORS, Rng, machineInfo, timeMedian } from '@hier-ts/core';
-import { countFlops, initBackend, measureFmaPeak, tf } from '@hier-ts/engine';
+import { countFlops, initBackend, measureFmaPeak, rooflineFigures, tf } from '@hier-ts/engine';
 import { createModel, type ModelOptions } from './registry.js';
 import { createTrainStep } from './step.js';
 
@@ -83,8 +83,7 @@ async function runCases(keys: string[], options: { quick: boolean; log: (line: s
       const cpuTimed = cpuSamples.slice(1).sort((a, b) => a - b);
       const cpuStepSeconds = cpuTimed[Math.floor(cpuTimed.length / 2)] ?? Number.NaN;
       const value = batch / t.median;
-      const peak = await measureFmaPeak({ threads: 1 });
-      const gflopPerImage = flops / batch / 1e9;
+      const roofline = rooflineFigures({ gflopPerImage: flops / batch / 1e9, imagesPerSecond: value, peakGflops: (await measureFmaPeak({ threads: 1 })).gflops });
       const rec: BenchRecord = {
         id: recordId(c),
         value,
@@ -103,10 +102,8 @@ async function runCases(keys: string[], options: { quick: boolean; log: (line: s
           samples: t.samples,
           cpuStepSeconds,
           cpuImagesPerSecond: batch / cpuStepSeconds,
-          gflopPerImage: Math.round(gflopPerImage * 1000) / 1000,
-          gflops: Math.round(gflopPerImage * value * 10) / 10,
-          fmaPeakGflops1Thread: Math.round(peak.gflops * 10) / 10,
-          fractionOfFmaPeak: Math.round(((gflopPerImage * value) / peak.gflops) * 1000) / 1000,
+          // against one core's FMA peak
+          roofline,
         },
         backend: choice.backend,
         machine,
@@ -116,7 +113,7 @@ async function runCases(keys: string[], options: { quick: boolean; log: (line: s
       const anchor = PYTORCH_TRAIN_STEP_ANCHORS[c.key];
       if (anchor) (rec.params as Record<string, unknown>).pytorchAllCores = { value: anchor.value, source: `${PYTORCH_ANCHOR_SOURCE} (${anchor.note})` };
       const versus = anchor ? `; PyTorch on all cores ${anchor.value}` : '';
-      const line = `${recordId(c)}: ${value.toFixed(2)} img/s on one core (batch ${batch}, micro-batch ${microBatch}, ${t.median.toFixed(2)} s/step${versus}); ${(gflopPerImage * value).toFixed(1)} GFLOP/s = ${(((gflopPerImage * value) / peak.gflops) * 100).toFixed(0)} % of one core's FMA peak`;
+      const line = `${recordId(c)}: ${value.toFixed(2)} img/s on one core (batch ${batch}, micro-batch ${microBatch}, ${t.median.toFixed(2)} s/step${versus}); ${roofline.achievedGflops} GFLOP/s = ${(roofline.achievedFractionOfPeak * 100).toFixed(0)} % of one core's FMA peak`;
       (rec.params as Record<string, unknown>).line = line;
       records.push(rec);
       log(line);

@@ -15,7 +15,7 @@ export { channelAffine } from './channel-affine.js';
 export { layerNorm } from './layer-norm.js';
 export { registerWasmTrainingKernels, setConvGemmMaxMap, setConvGemmMinChannels, setConvIgemm, type ConvIgemmMode, setConvWinograd, type ConvWinogradMode, setConvWinogradTile, type ConvWinogradTile, wasmKernelNames, type WasmKernel } from './wasm-kernels/index.js';
 export { stockWasmKernel } from './wasm-kernels/stock.js';
-export { countFlops, type FlopCount, measureFmaPeak, type FmaPeak } from './roofline.js';
+export { countFlops, type FlopCount, measureFmaPeak, type FmaPeak, rooflineFigures, type RooflineFigures } from './roofline.js';
 export { SimdGemm, relaxedSimdAvailable, type SimdGemmOptions, WasmCode, type WasmFunctionDef, WASM_I32, WASM_V128 } from './simd/index.js';
 export type {
   Batch,

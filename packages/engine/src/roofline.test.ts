@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from './backend.js';
-import { countFlops, measureFmaPeak } from './roofline.js';
+import { countFlops, measureFmaPeak, rooflineFigures } from './roofline.js';
 import { tf } from './tf.js';
 
 describe('countFlops', () => {
@@ -55,5 +55,16 @@ describe('measureFmaPeak', () => {
     // Any CPU with wasm SIMD multiply-adds faster than 1 GFLOP/s; a broken loop (0 iterations) would be Infinity.
     expect(peak.gflops).toBeGreaterThan(1);
     expect(Number.isFinite(peak.gflops)).toBe(true);
+  });
+});
+
+describe('rooflineFigures', () => {
+  it('puts a step against the peak, and its target when given', () => {
+    expect(rooflineFigures({ gflopPerImage: 2, imagesPerSecond: 10, peakGflops: 80 })).toEqual({ gflopPerImage: 2, achievedGflops: 20, fmaPeakGflops: 80, achievedFractionOfPeak: 0.25 });
+    const f = rooflineFigures({ gflopPerImage: 27.36, imagesPerSecond: 2.3, peakGflops: 92.4, targetImagesPerSecond: 3.4 });
+    expect(f.achievedGflops).toBe(62.9);
+    expect(f.targetGflops).toBe(93);
+    expect(f.targetFractionOfPeak).toBe(1.007);
+    expect(f.targetImagesPerSecond).toBe(3.4);
   });
 });

@@ -180,3 +180,36 @@ export async function measureFmaPeak(options: { threads?: number; seconds?: numb
   const perThread = runs.map((secs) => flopsPerRound / Math.min(...secs) / 1e9);
   return { gflops: perThread.reduce((a, b) => a + b, 0), threads, perThread, instruction: 'f32x4.relaxed_madd' };
 }
+
+/** What a benchmark record says about a training step against the FMA peak (`rooflineFigures`). */
+export interface RooflineFigures {
+  gflopPerImage: number;
+  /** GFLOP/s the step sustains (direct-convolution count, so an effective rate where Winograd runs). */
+  achievedGflops: number;
+  fmaPeakGflops: number;
+  achievedFractionOfPeak: number;
+  targetImagesPerSecond?: number;
+  /** GFLOP/s a step at the target rate would have to sustain; above the peak, no wasm kernel here can reach it. */
+  targetGflops?: number;
+  targetFractionOfPeak?: number;
+}
+
+/**
+ * A step's work per image and rate against the FMA peak (`measureFmaPeak`): the GFLOP/s it sustains and, with a
+ * target rate, what that target would have to sustain. Rounded for benchmark records.
+ */
+export function rooflineFigures(o: { gflopPerImage: number; imagesPerSecond: number; peakGflops: number; targetImagesPerSecond?: number }): RooflineFigures {
+  const r = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
+  const achieved = o.gflopPerImage * o.imagesPerSecond;
+  const figures: RooflineFigures = {
+    gflopPerImage: r(o.gflopPerImage, 3),
+    achievedGflops: r(achieved),
+    fmaPeakGflops: r(o.peakGflops),
+    achievedFractionOfPeak: r(achieved / o.peakGflops, 3),
+  };
+  if (o.targetImagesPerSecond !== undefined) {
+    const target = o.gflopPerImage * o.targetImagesPerSecond;
+    Object.assign(figures, { targetImagesPerSecond: r(o.targetImagesPerSecond, 2), targetGflops: r(target), targetFractionOfPeak: r(target / o.peakGflops, 3) });
+  }
+  return figures;
+}

@@ -11,7 +11,7 @@
  */
 import os from 'node:os';
 import { type BenchRecord, PYTORCH_ANCHOR_SOURCE, PYTORCH_TRAIN_STEP_ANCHORS, Rng, machineInfo } from '@hier-ts/core';
-import { currentBackend, initBackend, measureFmaPeak } from '@hier-ts/engine';
+import { currentBackend, initBackend, measureFmaPeak, rooflineFigures } from '@hier-ts/engine';
 import { type TrainConfig, defaultConfig } from './config.js';
 import { meanSquareFactorySpec } from './bench-factory.js';
 import { hierFactory, hierFactorySpec, modelFromConfig } from './factory.js';
@@ -237,23 +237,14 @@ async function stepWork(cfg: TrainConfig): Promise<{ gflopPerImage: number; gflo
 }
 
 /**
- * The step's rate against the machine's FMA peak: what it sustains now, and what the target rate would have to
- * sustain. A target above the peak cannot be reached by any wasm kernel on this CPU, only by doing less work.
+ * The step's rate against the machine's FMA peak (`rooflineFigures`), with the per-kernel work and what was counted.
+ * A target above the peak cannot be reached by any wasm kernel on this CPU, only by doing less work.
  */
 function rooflineOf(work: { gflopPerImage: number; gflopPerImageByKernel: Record<string, number> }, imagesPerSecond: number, targetImagesPerSecond: number, peakGflops: number) {
-  const r = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
-  const achieved = work.gflopPerImage * imagesPerSecond;
-  const target = work.gflopPerImage * targetImagesPerSecond;
   return {
-    gflopPerImage: r(work.gflopPerImage, 3),
+    ...rooflineFigures({ gflopPerImage: work.gflopPerImage, imagesPerSecond, peakGflops, targetImagesPerSecond }),
     gflopPerImageByKernel: work.gflopPerImageByKernel,
     counted: 'convolutions (as direct convolutions, also where Winograd runs them) and matrix products, forward + backward (countFlops); element-wise work not counted',
-    achievedGflops: r(achieved),
-    fmaPeakGflops: r(peakGflops),
-    achievedFractionOfPeak: r(achieved / peakGflops, 3),
-    targetImagesPerSecond: r(targetImagesPerSecond, 2),
-    targetGflops: r(target),
-    targetFractionOfPeak: r(target / peakGflops, 3),
   };
 }
 
